@@ -26,7 +26,10 @@ export const ingestSchema = z
     /** How many line numbers to keep per file and reason in the validation report. @default 5 */
     sampleLinesPerReason: positiveInt.default(5),
   })
-  .refine((v) => v.ratingMin < v.ratingMax, { message: 'ratingMin must be below ratingMax', path: ['ratingMin'] });
+  .refine((v) => v.ratingMin < v.ratingMax, {
+    message: 'ratingMin must be below ratingMax',
+    path: ['ratingMin'],
+  });
 
 export const splitSchema = z
   .object({
@@ -111,7 +114,10 @@ export const evaluationSchema = z.object({
 
 export const gateSchema = z.object({
   /** The metric the gate and the approval summary lead with. @default 'ndcg@10' */
-  primaryMetric: z.string().regex(/^(precision|recall|ndcg|mrr|hit_rate)@\d+$/).default('ndcg@10'),
+  primaryMetric: z
+    .string()
+    .regex(/^(precision|recall|ndcg|mrr|hit_rate)@\d+$/)
+    .default('ndcg@10'),
   /** Absolute floor of the primary metric. @default 0 */
   minPrimary: z.number().min(0).default(0),
   /** The candidate must beat the most-popular baseline on the primary metric. @default true */
@@ -169,6 +175,67 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: string
 }
 
 /** Hyperparameters as CreateTrainingJob wants them: a map of strings. */
-export function toHyperparameterStrings(values: Record<string, string | number | boolean>): Record<string, string> {
+export function toHyperparameterStrings(
+  values: Record<string, string | number | boolean>,
+): Record<string, string> {
   return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, String(v)]));
+}
+
+/**
+ * Reads CreateTrainingJob HyperParameters (strings) back into typed values, as the built-in
+ * algorithm does: unknown names are rejected, `feature_dim` is required, numbers must parse.
+ */
+export function fmHyperparametersFromStrings(
+  strings: Record<string, string>,
+): FmHyperparameters & { feature_dim: number } {
+  const { feature_dim: featureDim, ...rest } = strings;
+  const fm = parseStrings(fmSchema, rest, 'HyperParameters');
+  const dim = Number(featureDim);
+  if (!Number.isInteger(dim) || dim <= 0) {
+    throw new ConfigError(
+      `invalid config HyperParameters.feature_dim: expected a positive integer, got '${featureDim}'`,
+    );
+  }
+  return { ...fm, feature_dim: dim };
+}
+
+/** The k-NN counterpart of `fmHyperparametersFromStrings` (`feature_dim` required). */
+export function knnHyperparametersFromStrings(
+  strings: Record<string, string>,
+): KnnHyperparameters & { feature_dim: number } {
+  const { feature_dim: featureDim, ...rest } = strings;
+  const knn = parseStrings(knnSchema, rest, 'HyperParameters');
+  const dim = Number(featureDim);
+  if (!Number.isInteger(dim) || dim <= 0) {
+    throw new ConfigError(
+      `invalid config HyperParameters.feature_dim: expected a positive integer, got '${featureDim}'`,
+    );
+  }
+  return { ...knn, feature_dim: dim };
+}
+
+function parseStrings<S extends z.ZodObject>(
+  schema: S,
+  strings: Record<string, string>,
+  prefix: string,
+): z.infer<S> {
+  const known = new Set(Object.keys(schema.shape));
+  const unknown = Object.keys(strings).filter((k) => !known.has(k));
+  if (unknown.length)
+    throw new ConfigError(`invalid config ${prefix}: unknown hyperparameter(s) ${unknown.join(', ')}`);
+  const typed: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(strings)) {
+    const asNumber = Number(value);
+    typed[key] =
+      value.trim() !== '' && Number.isFinite(asNumber)
+        ? asNumber
+        : value === 'true'
+          ? true
+          : value === 'false'
+            ? false
+            : value;
+  }
+  const result = schema.strict().safeParse(typed);
+  if (!result.success) throw new ConfigError(formatIssues(result.error.issues, prefix));
+  return result.data as z.infer<S>;
 }

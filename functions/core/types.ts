@@ -24,6 +24,10 @@ export interface Ratings {
   readonly timestamp: Float64Array;
   readonly users: IdMap;
   readonly movies: IdMap;
+  /** Index into `sourceNames` of the upload each kept entry came from (audit, `predefined` split). */
+  readonly source: Uint16Array;
+  /** Names of the ingested files (batches), in ingestion order. */
+  readonly sourceNames: readonly string[];
 }
 
 /** Positions into a `Ratings` for the training and held-out test sets. */
