@@ -36,3 +36,33 @@ export interface Split {
   readonly train: Uint32Array;
   readonly test: Uint32Array;
 }
+
+/**
+ * Sparse examples in CSR layout: the FM training/test channels, and what the local FM trainer reads.
+ * Row r has the non-zeros `cols[rowPtr[r] .. rowPtr[r+1])` with values `vals[...]`, and `label[r]`.
+ * The one-hot encoding has exactly two non-zeros per row: the user column, then the movie column.
+ */
+export interface SparseExamples {
+  readonly featureDim: number;
+  readonly length: number;
+  /** length + 1 offsets into cols/vals. */
+  readonly rowPtr: Uint32Array;
+  readonly cols: Uint32Array;
+  readonly vals: Float32Array;
+  readonly label: Float32Array;
+}
+
+/**
+ * A Factorization Machines model as the built-in algorithm stores it (MXNet params `w0_weight`,
+ * `w1_weight`, `v`): ŷ = w0 + Σ w1ᵢxᵢ + Σᵢ<ⱼ ⟨vᵢ, vⱼ⟩ xᵢxⱼ.
+ */
+export interface FmModel {
+  readonly featureDim: number;
+  readonly numFactors: number;
+  /** Global bias. */
+  readonly w0: number;
+  /** Linear weight per feature (length featureDim). */
+  readonly w1: Float32Array;
+  /** Factor matrix, feature-major: row i (featureDim rows) holds feature i's numFactors factors. */
+  readonly v: Float32Array;
+}
