@@ -47,7 +47,7 @@ export async function readTarGz(bytes: Uint8Array, what = 'archive'): Promise<Ma
   const done = new Promise<void>((resolve, reject) => {
     extractor.on('entry', (header, stream, next) => {
       const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
       stream.on('end', () => {
         if (header.type === 'file') files.set(normalizeName(header.name), Buffer.concat(chunks));
         next();
@@ -71,7 +71,7 @@ export async function readTarGz(bytes: Uint8Array, what = 'archive'): Promise<Ma
 export async function writeTarGz(entries: ArchiveEntries): Promise<Buffer> {
   const packer = pack();
   const chunks: Buffer[] = [];
-  packer.on('data', (chunk: Buffer) => chunks.push(chunk));
+  packer.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
   const ended = new Promise<void>((resolve, reject) => {
     packer.on('end', resolve);
     packer.on('error', reject);
@@ -108,11 +108,15 @@ export function readZip(bytes: Uint8Array, what = 'zip archive'): Map<string, Ui
   return out;
 }
 
-/** Writes a deflated zip with the entries in order and a fixed timestamp (deterministic bytes). */
-export function writeZip(entries: ArchiveEntries): Uint8Array {
+/**
+ * Writes a zip with the entries in order and a fixed timestamp (deterministic bytes). `level` 0 stores
+ * members uncompressed: right for float matrices that barely compress and are gzipped again by the
+ * enclosing model.tar.gz. @default level 6 (deflate)
+ */
+export function writeZip(entries: ArchiveEntries, options: { level?: 0 | 6 | 9 } = {}): Uint8Array {
   const input: Record<string, [Uint8Array, { mtime: Date }]> = {};
   for (const [name, bytes] of entries) input[name] = [bytes, { mtime: new Date(Date.UTC(1980, 0, 1)) }];
-  return zipSync(input, { level: 6 });
+  return zipSync(input, { level: options.level ?? 6 });
 }
 
 function normalizeName(name: string): string {
