@@ -1,0 +1,168 @@
+/**
+ * The contracts between the state machines (pipeline/), their Lambda handlers (functions/) and the
+ * serving containers: the JSON each Task sends and gets back. The CDK definitions, the handlers and the
+ * local runtime all import these types, so a renamed field breaks the build instead of a run.
+ *
+ * Every run lives under `s3://<data bucket>/runs/<runId>/`; `runId` is the CodePipeline execution id.
+ */
+
+/** The upload that started a run (recorded in the run, shown in the history). */
+export interface RunTrigger {
+  /** S3 key of the uploaded batch, or 'manual' when the pipeline was started by hand. */
+  readonly key: string;
+  /** S3 version id of that object (the data bucket is versioned), or 'unknown'. */
+  readonly versionId: string;
+}
+
+/** Per-run names of the SageMaker resources. All <= 63 characters, `[a-zA-Z0-9-]`. */
+export interface RunNames {
+  readonly fmJob: string;
+  readonly knnJob: string;
+  readonly model: string;
+  readonly candidateTransformJob: string;
+  readonly productionTransformJob: string;
+  readonly endpointConfig: string;
+}
+
+/** S3 URIs (`s3://bucket/key`) of a run's inputs and outputs. Prefixes end with `/`. */
+export interface RunUris {
+  readonly prefix: string;
+  readonly train: string;
+  readonly test: string;
+  readonly transformInput: string;
+  readonly fmOutput: string;
+  readonly knnTrain: string;
+  readonly knnOutput: string;
+  readonly servingBundle: string;
+  readonly candidateTransformOutput: string;
+  readonly productionTransformOutput: string;
+  readonly evaluation: string;
+}
+
+/** Input of the retrain state machine (the CodePipeline Step Functions action's literal input). */
+export interface RetrainInput {
+  readonly runId: string;
+  readonly trigger: RunTrigger;
+}
+
+/** Result of the Prepare task (stored at `$.prepared`). */
+export interface PrepareResult {
+  readonly runId: string;
+  readonly names: RunNames;
+  readonly uris: RunUris;
+  /** CreateTrainingJob HyperParameters, every value a string; feature_dim filled in. */
+  readonly hyperparameters: { readonly fm: Record<string, string>; readonly knn: Record<string, string> };
+  readonly counts: {
+    readonly ratings: number;
+    readonly users: number;
+    readonly movies: number;
+    readonly trainExamples: number;
+    readonly testExamples: number;
+    readonly testUsers: number;
+  };
+}
+
+/** Result of the BuildVectors task (stored at `$.vectors`). */
+export interface BuildVectorsResult {
+  /** Prefix of the k-NN training data (dense recordIO, label = movie id or tag label). */
+  readonly knnTrain: string;
+  /** The serving bundle (model data of the pre/post containers). */
+  readonly servingBundle: string;
+  readonly dim: number;
+  readonly tagBits: number;
+  readonly users: number;
+  readonly movies: number;
+}
+
+/** What the deploy workflow writes to the production record (SSM parameter, JSON). */
+export interface ProductionRecord {
+  readonly runId: string;
+  readonly modelName: string;
+  readonly endpointConfigName: string;
+  readonly deployedAt: string;
+  /** The candidate's metrics when it was evaluated (e.g. `ndcg@10`). */
+  readonly metrics: Record<string, number>;
+}
+
+/** Input of the Evaluate task. */
+export interface EvaluateInput {
+  readonly runId: string;
+  readonly prepared: PrepareResult;
+  /** The production record, or null before the first deployment. */
+  readonly production: ProductionRecord | null;
+}
+
+/** Result of the Evaluate task (stored at `$.evaluation`); the Gate state reads `gate.passed`. */
+export interface EvaluateResult {
+  readonly gate: { readonly passed: boolean; readonly reasons: string[] };
+  /** Plain-text summary for the approver (<= 500 characters, CodePipeline's CustomData limit). */
+  readonly approvalText: string;
+  readonly evaluationUri: string;
+  readonly reportUri: string;
+  readonly summaryUri: string;
+  readonly primaryMetric: {
+    readonly name: string;
+    readonly candidate: number | null;
+    readonly production: number | null;
+  };
+}
+
+/**
+ * `runs/<runId>/evaluation/summary.json`: what the approval step shows and the deploy workflow reads.
+ * Written by Evaluate; the deploy workflow refuses a candidate whose gate did not pass.
+ */
+export interface RunSummary {
+  readonly runId: string;
+  readonly trigger: RunTrigger;
+  readonly names: RunNames;
+  readonly gate: { readonly passed: boolean; readonly reasons: string[] };
+  readonly approvalText: string;
+  readonly candidateMetrics: Record<string, number>;
+  readonly productionMetrics: Record<string, number> | null;
+  readonly productionRunId: string | null;
+  readonly reportUri: string;
+  readonly evaluationUri: string;
+}
+
+/** The outcome a deploy run records in `runs/<runId>/deployment.json` (and SSM when deployed). */
+export interface DeploymentRecord {
+  readonly runId: string;
+  readonly outcome: 'deployed' | 'rolled-back' | 'failed';
+  readonly endpointName: string;
+  readonly endpointConfigName: string;
+  /** The config serving after the deployment (the old one after a rollback). */
+  readonly servingConfigName: string | null;
+  readonly reason: string | null;
+  /** Alarms in ALARM state when the outcome was decided. */
+  readonly alarms: string[];
+  readonly recordedAt: string;
+}
+
+/**
+ * One line of the post container's answer (content type application/jsonlines), one per requested
+ * user. `fallback` is set when the version does not know the user and answered its popular movies.
+ */
+export interface ServedRecommendation {
+  readonly user_id: number;
+  readonly movies: number[];
+  readonly modelVersion: string;
+  readonly fallback?: 'popular';
+}
+
+/** The recommend API's 200 body: both shapes the movie app has used, best match first. */
+export interface RecommendResponse {
+  readonly movies: number[];
+  readonly itemList: { readonly itemId: string }[];
+  readonly modelVersion: string;
+  readonly fallback?: 'popular';
+}
+
+/** Content types on the serving path (see docs/architecture.md). */
+export const SERVING_CONTENT_TYPES = {
+  /** What callers send to the endpoint: `{"user_id": N}` (one) or JSON lines (batch transform). */
+  request: 'application/json',
+  batchRequest: 'application/jsonlines',
+  /** What callers accept; the k-NN container needs verbose output, the post container answers JSON lines. */
+  accept: 'application/jsonlines; verbose=true',
+  response: 'application/jsonlines',
+} as const;
