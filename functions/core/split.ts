@@ -1,0 +1,457 @@
+/**
+ * The held-out split of a run, and its artifacts.
+ *
+ * - `temporal-per-user` (default): each user with at least `minUserRatings` ratings gives the latest
+ *   round(testShare x n) of them (at least 1, at most n - 1) to the test set; the model is asked to
+ *   predict what the user rated next, as it would be in production. Users with less history stay in
+ *   training only.
+ * - `global-time`: every rating at or after `cutoffTimestamp` is test (a "train on the past, test on
+ *   the future" cut for the whole data set; test users may be unknown to the model).
+ * - `predefined`: MovieLens-100k's own `ua.base`/`ua.test` files (or another `<x>.base`/`<x>.test`
+ *   pair), as the seed workshop did.
+ *
+ * The split and the id maps are written as run artifacts (`split/{train,test}.csv`,
+ * `id-maps/{users,movies}.csv`) so a run can be audited and repeated, and are read back by the
+ * evaluation with `readSplitCsv`.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SplitConfig } from './config';
+import { idMapFromSortedIds } from './ingest/id-map';
+import { LineParser, parseHeader, reasonOf, ROW_OK, STANDARD_ORDER } from './ingest/formats';
+import { Rng } from './random';
+import type { IdMap, Ratings, Split } from './types';
+
+/** Thrown when a split cannot be made (missing files for `predefined`, an empty train or test set). */
+export class SplitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SplitError';
+  }
+}
+
+/**
+ * Splits `ratings` into training and test positions (both ascending). Deterministic: the same ratings,
+ * config and seed always give the same split. In `temporal-per-user` each user's ratings are ordered
+ * by timestamp; equal timestamps (common: MovieLens users rate many movies in the same second) are
+ * ordered by a seeded permutation of the movies, so ties do not favour low or high movie ids.
+ *
+ * Throws `SplitError` when the training or the test set would be empty.
+ */
+export function splitRatings(ratings: Ratings, cfg: SplitConfig, seed: number): Split {
+  const isTest = new Uint8Array(ratings.length);
+  switch (cfg.mode) {
+    case 'temporal-per-user':
+      markTemporalPerUser(ratings, cfg, seed, isTest);
+      break;
+    case 'global-time':
+      markGlobalTime(ratings, cfg, isTest);
+      break;
+    case 'predefined':
+      markPredefined(ratings, isTest);
+      break;
+    default:
+      throw new SplitError(`unknown split mode '${(cfg as { mode: string }).mode}'`);
+  }
+  let nTest = 0;
+  for (let i = 0; i < isTest.length; i++) nTest += isTest[i];
+  const train = new Uint32Array(ratings.length - nTest);
+  const test = new Uint32Array(nTest);
+  for (let i = 0, a = 0, b = 0; i < isTest.length; i++) {
+    if (isTest[i]) test[b++] = i;
+    else train[a++] = i;
+  }
+  if (test.length === 0)
+    throw new SplitError(`the ${cfg.mode} split left no test ratings: ${emptyTestHint(cfg)}`);
+  if (train.length === 0) throw new SplitError(`the ${cfg.mode} split left no training ratings`);
+  return { mode: cfg.mode, train, test };
+}
+
+function emptyTestHint(cfg: SplitConfig): string {
+  switch (cfg.mode) {
+    case 'temporal-per-user':
+      return `no user has at least minUserRatings (${cfg.minUserRatings}) ratings`;
+    case 'global-time':
+      return `no rating is at or after cutoffTimestamp (${cfg.cutoffTimestamp})`;
+    default:
+      return 'the test file has no ratings that were kept';
+  }
+}
+
+/** The number of a user's latest ratings held out: round(share x n), at least 1, at most n - 1. */
+export function heldOutCount(n: number, cfg: Pick<SplitConfig, 'testShare' | 'minUserRatings'>): number {
+  if (n < cfg.minUserRatings || n < 2) return 0;
+  return Math.min(n - 1, Math.max(1, Math.round(cfg.testShare * n)));
+}
+
+function markTemporalPerUser(ratings: Ratings, cfg: SplitConfig, seed: number, isTest: Uint8Array): void {
+  const { user, movie, timestamp } = ratings;
+  const nUsers = ratings.users.size;
+  // Counting sort of positions by user: O(n), no comparison sort over the whole data set.
+  const start = new Uint32Array(nUsers + 1);
+  for (let i = 0; i < ratings.length; i++) start[user[i] + 1]++;
+  for (let u = 0; u < nUsers; u++) start[u + 1] += start[u];
+  const cursor = start.slice(0, nUsers);
+  const byUser = new Uint32Array(ratings.length);
+  for (let i = 0; i < ratings.length; i++) byUser[cursor[user[i]]++] = i;
+
+  const tie = new Uint32Array(ratings.movies.size);
+  for (let m = 0; m < tie.length; m++) tie[m] = m;
+  new Rng(seed).shuffle(tie);
+  const order = (a: number, b: number): number =>
+    timestamp[a] - timestamp[b] || tie[movie[a]] - tie[movie[b]];
+
+  for (let u = 0; u < nUsers; u++) {
+    const n = start[u + 1] - start[u];
+    const held = heldOutCount(n, cfg);
+    if (held === 0) continue;
+    const positions = byUser.subarray(start[u], start[u + 1]).sort(order);
+    for (let k = n - held; k < n; k++) isTest[positions[k]] = 1;
+  }
+}
+
+function markGlobalTime(ratings: Ratings, cfg: SplitConfig, isTest: Uint8Array): void {
+  const cutoff = cfg.cutoffTimestamp;
+  if (cutoff === undefined) throw new SplitError('global-time split needs cutoffTimestamp');
+  const { timestamp } = ratings;
+  for (let i = 0; i < ratings.length; i++) if (timestamp[i] >= cutoff) isTest[i] = 1;
+}
+
+/** `ratings/ua.base.gz` -> `ua.base`. */
+function baseName(name: string): string {
+  return (name.split('/').pop() ?? name).replace(/\.(gz|gzip)$/i, '');
+}
+
+function markPredefined(ratings: Ratings, isTest: Uint8Array): void {
+  const names = ratings.sourceNames.map(baseName);
+  const bases = names.flatMap((n, i) => (/^(.+)\.base$/.test(n) ? [i] : []));
+  const tests = names.flatMap((n, i) => (/^(.+)\.test$/.test(n) ? [i] : []));
+  if (bases.length !== 1 || tests.length !== 1) {
+    throw new SplitError(
+      `the predefined split needs exactly one <x>.base and one <x>.test file (MovieLens-100k ua.base and ` +
+        `ua.test); got ${bases.length} .base and ${tests.length} .test among [${ratings.sourceNames.join(', ')}]`,
+    );
+  }
+  const [base] = bases;
+  const [test] = tests;
+  if (names[base].slice(0, -5) !== names[test].slice(0, -5)) {
+    throw new SplitError(
+      `the predefined split needs a matching pair, got ${ratings.sourceNames[base]} and ${ratings.sourceNames[test]}`,
+    );
+  }
+  const { source } = ratings;
+  const others = new Map<number, number>();
+  for (let i = 0; i < ratings.length; i++) {
+    const s = source[i];
+    if (s === test) isTest[i] = 1;
+    else if (s !== base) others.set(s, (others.get(s) ?? 0) + 1);
+  }
+  if (others.size > 0) {
+    const listed = Array.from(others, ([s, n]) => `${ratings.sourceNames[s]} (${n})`).join(', ');
+    throw new SplitError(
+      `the predefined split uses only ${ratings.sourceNames[base]} and ${ratings.sourceNames[test]}, but ` +
+        `ratings kept from other files would be unassigned: ${listed}; remove those files or choose another mode`,
+    );
+  }
+}
+
+/** Sizes of a split, for the run manifest and the report. */
+export interface SplitSummary {
+  mode: Split['mode'];
+  rows: number;
+  trainRows: number;
+  testRows: number;
+  /** testRows / rows. */
+  testShare: number;
+  users: number;
+  trainUsers: number;
+  testUsers: number;
+  /** Test users with no training rating: the model cannot know them (cold start). */
+  testOnlyUsers: number;
+  movies: number;
+  trainMovies: number;
+  testMovies: number;
+  /** Movies rated only in the test set: no model trained on this split can recommend them. */
+  testOnlyMovies: number;
+  /** [min, max] timestamp (Unix seconds) of each side; null when the side is empty. */
+  trainTime: [number, number] | null;
+  testTime: [number, number] | null;
+}
+
+/** Counts rows, users and movies on each side of `split`. */
+export function summarizeSplit(ratings: Ratings, split: Split): SplitSummary {
+  const userSide = new Uint8Array(ratings.users.size);
+  const movieSide = new Uint8Array(ratings.movies.size);
+  const side = (positions: Uint32Array, bit: number): [number, number] | null => {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let k = 0; k < positions.length; k++) {
+      const i = positions[k];
+      userSide[ratings.user[i]] |= bit;
+      movieSide[ratings.movie[i]] |= bit;
+      const t = ratings.timestamp[i];
+      if (t < lo) lo = t;
+      if (t > hi) hi = t;
+    }
+    return positions.length > 0 ? [lo, hi] : null;
+  };
+  const trainTime = side(split.train, 1);
+  const testTime = side(split.test, 2);
+  const tally = (sides: Uint8Array): number[] => {
+    const c = [0, 0, 0, 0];
+    for (let i = 0; i < sides.length; i++) c[sides[i]]++;
+    return c;
+  };
+  const u = tally(userSide);
+  const m = tally(movieSide);
+  const rows = split.train.length + split.test.length;
+  return {
+    mode: split.mode,
+    rows,
+    trainRows: split.train.length,
+    testRows: split.test.length,
+    testShare: rows > 0 ? split.test.length / rows : 0,
+    users: u[1] + u[2] + u[3],
+    trainUsers: u[1] + u[3],
+    testUsers: u[2] + u[3],
+    testOnlyUsers: u[2],
+    movies: m[1] + m[2] + m[3],
+    trainMovies: m[1] + m[3],
+    testMovies: m[2] + m[3],
+    testOnlyMovies: m[2],
+    trainTime,
+    testTime,
+  };
+}
+
+/** The header of the split CSVs: MovieLens `ratings.csv`. */
+export const SPLIT_CSV_HEADER = 'userId,movieId,rating,timestamp';
+const ROWS_PER_CHUNK = 1 << 15;
+
+/**
+ * The rows at `positions` as `ratings.csv` text (header first, original ids), in chunks of 32 Ki rows,
+ * so a 25 M-row training set streams to a file or an S3 upload without one giant string.
+ */
+export function* splitCsvChunks(ratings: Ratings, positions: Uint32Array): Generator<string> {
+  const userIds = ratings.users.ids;
+  const movieIds = ratings.movies.ids;
+  let text = `${SPLIT_CSV_HEADER}\n`;
+  for (let k = 0; k < positions.length; k++) {
+    const i = positions[k];
+    text += `${userIds[ratings.user[i]]},${movieIds[ratings.movie[i]]},${formatRating(ratings.rating[i])},${ratings.timestamp[i]}\n`;
+    if ((k + 1) % ROWS_PER_CHUNK === 0) {
+      yield text;
+      text = '';
+    }
+  }
+  if (text.length > 0) yield text;
+}
+
+/**
+ * A float32 rating as the shortest decimal that reads back to the same float32: half stars as
+ * MovieLens writes them (`4.0`, `3.5`), anything else without float32 noise (`3.7`, not `3.700000047`).
+ */
+export function formatRating(rating: number): string {
+  if (Number.isInteger(rating * 2)) return Number.isInteger(rating) ? rating.toFixed(1) : String(rating);
+  for (let digits = 1; digits <= 9; digits++) {
+    const text = String(Number(rating.toPrecision(digits)));
+    if (Math.fround(Number(text)) === rating) return text;
+  }
+  return String(rating);
+}
+
+/** `index,id` lines of an id map (index = the dense index used in the run's encoded data). */
+export function idMapCsv(map: IdMap): string {
+  const lines = ['index,id'];
+  for (let i = 0; i < map.size; i++) lines.push(`${i},${map.ids[i]}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The artifact paths `writeSplitArtifacts` writes, relative to its `outDir`. */
+export const SPLIT_ARTIFACTS = {
+  train: 'split/train.csv',
+  test: 'split/test.csv',
+  users: 'id-maps/users.csv',
+  movies: 'id-maps/movies.csv',
+} as const;
+
+/**
+ * Writes `split/train.csv`, `split/test.csv` (ratings.csv format, original ids, rows in entry order)
+ * and `id-maps/users.csv`, `id-maps/movies.csv` under `outDir`. Resolves with the relative paths.
+ */
+export async function writeSplitArtifacts(outDir: string, ratings: Ratings, split: Split): Promise<string[]> {
+  await mkdir(join(outDir, 'split'), { recursive: true });
+  await mkdir(join(outDir, 'id-maps'), { recursive: true });
+  await writeFile(join(outDir, SPLIT_ARTIFACTS.train), splitCsvChunks(ratings, split.train));
+  await writeFile(join(outDir, SPLIT_ARTIFACTS.test), splitCsvChunks(ratings, split.test));
+  await writeFile(join(outDir, SPLIT_ARTIFACTS.users), idMapCsv(ratings.users));
+  await writeFile(join(outDir, SPLIT_ARTIFACTS.movies), idMapCsv(ratings.movies));
+  return Object.values(SPLIT_ARTIFACTS);
+}
+
+/** Rows of a split CSV, columnar, in file order, with original ids. */
+export interface SplitRows {
+  readonly length: number;
+  readonly userId: Int32Array;
+  readonly movieId: Int32Array;
+  readonly rating: Float32Array;
+  readonly timestamp: Float64Array;
+}
+
+/** Thrown when a split or id-map CSV is not what `writeSplitArtifacts` writes. */
+export class SplitCsvError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SplitCsvError';
+  }
+}
+
+/**
+ * Reads a split CSV back (`split/train.csv` or `split/test.csv`) from text, bytes or a stream (an S3
+ * body). Strict: the header is required and any bad line throws `SplitCsvError` with its line number,
+ * since these files are written by the pipeline and a bad line means a damaged artifact.
+ */
+export async function readSplitCsv(
+  input: string | Uint8Array | NodeJS.ReadableStream | AsyncIterable<Uint8Array | string>,
+): Promise<SplitRows> {
+  const reader = new SplitCsvReader();
+  if (typeof input === 'string' || input instanceof Uint8Array) {
+    reader.push(toBuffer(input));
+  } else {
+    for await (const chunk of input as AsyncIterable<Uint8Array | string>) reader.push(toBuffer(chunk));
+  }
+  return reader.end();
+}
+
+/** `readSplitCsv` for text or bytes already in memory, synchronously. */
+export function parseSplitCsv(input: string | Uint8Array): SplitRows {
+  const reader = new SplitCsvReader();
+  reader.push(toBuffer(input));
+  return reader.end();
+}
+
+function toBuffer(chunk: string | Uint8Array): Buffer {
+  return typeof chunk === 'string'
+    ? Buffer.from(chunk, 'utf8')
+    : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+class SplitCsvReader {
+  private parser: LineParser | null = null;
+  private carry: Buffer | null = null;
+  private lineNo = 0;
+  private length = 0;
+  private userId = new Int32Array(1024);
+  private movieId = new Int32Array(1024);
+  private rating = new Float32Array(1024);
+  private timestamp = new Float64Array(1024);
+
+  push(chunk: Buffer): void {
+    let bytes = chunk;
+    if (this.carry !== null) {
+      bytes = Buffer.concat([this.carry, chunk]);
+      this.carry = null;
+    }
+    let pos = 0;
+    for (;;) {
+      const nl = bytes.indexOf(0x0a, pos);
+      if (nl < 0) break;
+      this.line(bytes, pos, nl);
+      pos = nl + 1;
+    }
+    if (pos < bytes.length) this.carry = Buffer.from(bytes.subarray(pos));
+  }
+
+  end(): SplitRows {
+    if (this.carry !== null) this.line(this.carry, 0, this.carry.length);
+    if (this.parser === null)
+      throw new SplitCsvError(`split CSV is empty: expected the header ${SPLIT_CSV_HEADER}`);
+    const n = this.length;
+    return {
+      length: n,
+      userId: this.userId.slice(0, n),
+      movieId: this.movieId.slice(0, n),
+      rating: this.rating.slice(0, n),
+      timestamp: this.timestamp.slice(0, n),
+    };
+  }
+
+  private line(bytes: Buffer, start: number, lfEnd: number): void {
+    const lineNo = ++this.lineNo;
+    const end = lfEnd > start && bytes[lfEnd - 1] === 0x0d ? lfEnd - 1 : lfEnd;
+    if (this.parser === null) {
+      const order = parseHeader(bytes.toString('latin1', start, end), 'ratings.csv');
+      if (!order || order.some((c, i) => c !== STANDARD_ORDER[i])) {
+        throw new SplitCsvError(`split CSV line 1: expected the header ${SPLIT_CSV_HEADER}`);
+      }
+      this.parser = new LineParser('ratings.csv', { ratingMin: -Infinity, ratingMax: Infinity });
+      return;
+    }
+    const p = this.parser;
+    const code = p.parse(bytes, start, end);
+    if (code !== ROW_OK) throw new SplitCsvError(`split CSV line ${lineNo}: ${reasonOf(code)}`);
+    const i = this.length++;
+    if (i === this.userId.length) {
+      const grow = <T extends Int32Array | Float32Array | Float64Array>(a: T): T => {
+        const next = new (a.constructor as new (n: number) => T)(a.length * 2);
+        next.set(a);
+        return next;
+      };
+      this.userId = grow(this.userId);
+      this.movieId = grow(this.movieId);
+      this.rating = grow(this.rating);
+      this.timestamp = grow(this.timestamp);
+    }
+    this.userId[i] = p.userId;
+    this.movieId[i] = p.movieId;
+    this.rating[i] = p.rating;
+    this.timestamp[i] = p.timestamp;
+  }
+}
+
+/**
+ * Reads `id-maps/users.csv` or `id-maps/movies.csv` back: the ids must be listed by index 0..n-1 in
+ * ascending id order, as `idMapCsv` writes them.
+ */
+export function parseIdMapCsv(text: string): IdMap {
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  if (lines[0]?.replace(/\r$/, '') !== 'index,id')
+    throw new SplitCsvError('id map CSV line 1: expected index,id');
+  const ids = new Int32Array(lines.length - 1);
+  for (let k = 1; k < lines.length; k++) {
+    const match = /^(\d+),(\d+)\r?$/.exec(lines[k]);
+    if (!match || Number(match[1]) !== k - 1) {
+      throw new SplitCsvError(`id map CSV line ${k + 1}: expected "${k - 1},<id>", got "${lines[k]}"`);
+    }
+    ids[k - 1] = Number(match[2]);
+  }
+  try {
+    return idMapFromSortedIds(ids);
+  } catch (error) {
+    throw new SplitCsvError(`id map CSV: ${(error as Error).message}`);
+  }
+}
+
+/** A user's rows of a `SplitRows` (the shape evaluation's `TestSet` and seen-movie lookups take). */
+export interface UserRows {
+  readonly movieIds: Int32Array;
+  readonly ratings: Float32Array;
+}
+
+/** Groups split rows by user id (users in ascending id, each user's movies in file order). */
+export function rowsByUser(rows: SplitRows): Map<number, UserRows> {
+  const counts = new Map<number, number>();
+  for (let i = 0; i < rows.length; i++) counts.set(rows.userId[i], (counts.get(rows.userId[i]) ?? 0) + 1);
+  const result = new Map<number, { movieIds: Int32Array; ratings: Float32Array; n: number }>();
+  for (const id of Array.from(counts.keys()).sort((a, b) => a - b)) {
+    const n = counts.get(id)!;
+    result.set(id, { movieIds: new Int32Array(n), ratings: new Float32Array(n), n: 0 });
+  }
+  for (let i = 0; i < rows.length; i++) {
+    const entry = result.get(rows.userId[i])!;
+    entry.movieIds[entry.n] = rows.movieId[i];
+    entry.ratings[entry.n++] = rows.rating[i];
+  }
+  return new Map(Array.from(result, ([id, { movieIds, ratings }]) => [id, { movieIds, ratings }]));
+}
