@@ -32,7 +32,9 @@ export const SEPARATORS: Readonly<Record<RatingFormat, string>> = {
  * - `line_too_long`: longer than `MAX_LINE_BYTES` (no valid row comes close; bounds memory)
  * - `bad_header`: the first line is text but does not name the four columns
  * - `wrong_column_count`: not exactly four columns
- * - `non_integer_id`: a user or movie id that is not a non-negative integer below 2^31
+ * - `non_integer_id`: a user or movie id that is not a non-negative decimal integer
+ * - `id_out_of_range`: an id above MAX_ID (k-NN returns movie ids as float32 labels, and the serving
+ *   path reserves 16,000,000 and up for its user tags: see functions/core/serving/user-tags.ts)
  * - `bad_rating`: the rating is not a finite decimal number
  * - `rating_out_of_range`: the rating is outside [ratingMin, ratingMax]
  * - `bad_timestamp`: the timestamp is not non-negative decimal Unix seconds
@@ -44,6 +46,7 @@ export const BAD_ROW_REASONS = [
   'bad_header',
   'wrong_column_count',
   'non_integer_id',
+  'id_out_of_range',
   'bad_rating',
   'rating_out_of_range',
   'bad_timestamp',
@@ -58,8 +61,11 @@ export const reasonOf = (code: number): BadRowReason => BAD_ROW_REASONS[code - 1
 /** Longest accepted line in bytes. A valid row is under 60 bytes; the cap bounds the line buffer. */
 export const MAX_LINE_BYTES = 4096;
 
-/** Ids are stored in Int32Array id maps. */
-export const MAX_ID = 2 ** 31 - 1;
+/**
+ * Largest user or movie id: movie ids travel through k-NN as float32 labels and must stay below the
+ * user-tag labels (16,000,000 and up); user ids are far below the 16,777,214 the tags can carry.
+ */
+export const MAX_ID = 15_999_999;
 
 /** The four columns, and the order MovieLens writes them in. */
 export const COLUMNS = ['userId', 'movieId', 'rating', 'timestamp'] as const;
@@ -159,8 +165,10 @@ export function classifyLine(line: string, format: RatingFormat, opts: LineParse
   const order = opts.order ?? STANDARD_ORDER;
   const value: Record<Column, string> = { userId: '', movieId: '', rating: '', timestamp: '' };
   fields.forEach((f, i) => (value[order[i]] = f.replace(/^ +| +$/g, '')));
-  const isId = (s: string): boolean => ID_RE.test(s) && Number(s) <= MAX_ID;
-  if (!isId(value.userId) || !isId(value.movieId)) return { ok: false, reason: 'non_integer_id' };
+  if (!ID_RE.test(value.userId) || !ID_RE.test(value.movieId)) return { ok: false, reason: 'non_integer_id' };
+  if (Number(value.userId) > MAX_ID || Number(value.movieId) > MAX_ID) {
+    return { ok: false, reason: 'id_out_of_range' };
+  }
   const rating = DECIMAL_RE.test(value.rating) ? Number(value.rating) : NaN;
   if (!Number.isFinite(rating)) return { ok: false, reason: 'bad_rating' };
   if (rating < opts.ratingMin || rating > opts.ratingMax) return { ok: false, reason: 'rating_out_of_range' };

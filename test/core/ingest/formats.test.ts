@@ -26,7 +26,7 @@ describe('parseRatingLine', () => {
     ['ratings.csv', '007,0,5.,0', [7, 0, 5, 0]],
     ['ratings.csv', '1,2,+4.5,3', [1, 2, 4.5, 3]],
     ['ratings.csv', '1,2,45e-1,3', [1, 2, 4.5, 3]],
-    ['ratings.csv', `${2 ** 31 - 1},1,1,1`, [2 ** 31 - 1, 1, 1, 1]],
+    ['ratings.csv', '15999999,1,1,1', [15_999_999, 1, 1, 1]],
   ] as const)('parses a good %s row: %j', (format, line, [userId, movieId, rating, timestamp]) => {
     expect(parseRatingLine(line, format, range)).toEqual({ ok: true, userId, movieId, rating, timestamp });
   });
@@ -44,8 +44,10 @@ describe('parseRatingLine', () => {
     ['x,2,3,4', 'non_integer_id'],
     ['1,2.5,3,4', 'non_integer_id'],
     ['-1,2,3,4', 'non_integer_id'],
+    ['16000000,2,3,4', 'id_out_of_range'],
+    ['1,99999999999,3,4', 'id_out_of_range'],
     [',2,3,4', 'non_integer_id'],
-    [`${2 ** 31},2,3,4`, 'non_integer_id'],
+    [`${2 ** 31},2,3,4`, 'id_out_of_range'],
     ['1,x,9,bad', 'non_integer_id'],
     ['1,2,,4', 'bad_rating'],
     ['1,2,four,4', 'bad_rating'],
@@ -137,8 +139,8 @@ describe('parseRatingLine', () => {
   it('parses every well-formed row exactly, with spaces around fields', () => {
     const row = fc.record({
       format: fc.constantFrom(...FORMATS),
-      userId: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-      movieId: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      userId: fc.integer({ min: 0, max: 15_999_999 }),
+      movieId: fc.integer({ min: 0, max: 15_999_999 }),
       halfStars: fc.integer({ min: 1, max: 10 }),
       timestamp: fc.integer({ min: 0, max: 2 ** 40 }),
       pad: fc.array(fc.constantFrom('', ' ', '  '), { minLength: 8, maxLength: 8 }),
@@ -164,8 +166,9 @@ describe('parseRatingLine', () => {
   it('gives each defect its reason, in precedence order', () => {
     // GIVEN rows built from fields with known defects, WHEN parsed, THEN the first applicable reason wins.
     const id = fc.oneof(
-      fc.integer({ min: 0, max: 999999 }).map((v) => ({ text: String(v), bad: false })),
-      fc.constantFrom('1.5', 'a', '', '-2', '4294967296', '1e3').map((text) => ({ text, bad: true })),
+      fc.integer({ min: 0, max: 999999 }).map((v) => ({ text: String(v), bad: false as const })),
+      fc.constantFrom('1.5', 'a', '', '-2', '1e3').map((text) => ({ text, bad: true as const })),
+      fc.constantFrom('16000000', '4294967296').map((text) => ({ text, bad: 'range' as const })),
     );
     const rating = fc.oneof(
       fc.integer({ min: 1, max: 10 }).map((v) => ({ text: (v / 2).toString(), kind: 'ok' })),
@@ -190,7 +193,8 @@ describe('parseRatingLine', () => {
           let expected: BadRowReason | null = null;
           if (line.trim() === '') expected = 'empty_line';
           else if (columns !== 4) expected = 'wrong_column_count';
-          else if (user.bad || movie.bad) expected = 'non_integer_id';
+          else if (user.bad === true || movie.bad === true) expected = 'non_integer_id';
+          else if (user.bad || movie.bad) expected = 'id_out_of_range';
           else if (r.kind === 'bad') expected = 'bad_rating';
           else if (r.kind === 'range') expected = 'rating_out_of_range';
           else if (t.bad) expected = 'bad_timestamp';
