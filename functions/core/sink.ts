@@ -102,3 +102,101 @@ export class LineWriter {
     await this.out.end();
   }
 }
+
+/**
+ * Shards of framed recordIO records written through a sink: `<dir>/part-00000.recordio`, ... A shard
+ * never exceeds `maxBytes` unless one record alone does. `add` is synchronous (it copies into the
+ * current chunk); callers `await drain()` whenever `pendingBytes` grows, which hands full chunks to
+ * the sink and keeps memory bounded by one chunk per shard in flight.
+ */
+export class ShardedSinkWriter {
+  private readonly paths: string[] = [];
+  private current?: ArtifactWriter;
+  private shardBytes = 0;
+  private chunk: Uint8Array;
+  private used = 0;
+  private readonly queue: Uint8Array[] = [];
+  private queued = 0;
+  private records = 0;
+  /** Writers of shards whose end has not been drained yet, oldest first. */
+  private readonly writers: ArtifactWriter[] = [];
+
+  constructor(
+    private readonly sink: ArtifactSink,
+    private readonly dir: string,
+    private readonly maxBytes: number,
+    private readonly chunkBytes = 4 << 20,
+  ) {
+    this.chunk = new Uint8Array(chunkBytes);
+  }
+
+  /** Bytes copied but not yet handed to the sink. */
+  get pendingBytes(): number {
+    return this.queued + this.used;
+  }
+
+  /** Records added so far. */
+  get count(): number {
+    return this.records;
+  }
+
+  add(framed: Uint8Array): void {
+    if (this.shardBytes > 0 && this.shardBytes + framed.length > this.maxBytes) this.rollShard();
+    if (!this.current) this.openShard();
+    if (this.used + framed.length > this.chunk.length) this.sealChunk(framed.length);
+    this.chunk.set(framed, this.used);
+    this.used += framed.length;
+    this.shardBytes += framed.length;
+    this.records++;
+  }
+
+  /** Hands every sealed chunk to the sink, in order. */
+  async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const next = this.queue.shift()!;
+      this.queued -= next.length;
+      if (next === SHARD_END) await this.endShard();
+      else await this.writers[0].write(next);
+    }
+  }
+
+  /** Writes everything and returns the shard paths (relative to the sink), in order. */
+  async close(): Promise<string[]> {
+    if (this.current) this.rollShard();
+    await this.drain();
+    return [...this.paths];
+  }
+
+  private openShard(): void {
+    const path = `${this.dir}/part-${String(this.paths.length).padStart(5, '0')}.recordio`;
+    this.paths.push(path);
+    this.current = this.sink.open(path);
+    this.writers.push(this.current);
+    this.shardBytes = 0;
+  }
+
+  private rollShard(): void {
+    this.sealChunk(0);
+    this.queue.push(SHARD_END);
+    this.current = undefined;
+    this.shardBytes = 0;
+  }
+
+  private sealChunk(nextRecordBytes: number): void {
+    if (this.used > 0) {
+      const sealed = this.chunk.slice(0, this.used);
+      this.queue.push(sealed);
+      this.queued += sealed.length;
+    }
+    this.chunk = new Uint8Array(Math.max(this.chunkBytes, nextRecordBytes));
+    this.used = 0;
+  }
+
+  private async endShard(): Promise<void> {
+    const writer = this.writers.shift()!;
+    await writer.end();
+  }
+}
+
+/** Queue marker: the shard before it is complete. */
+const SHARD_END = new Uint8Array(0);

@@ -455,3 +455,23 @@ export function rowsByUser(rows: SplitRows): Map<number, UserRows> {
   }
   return new Map(Array.from(result, ([id, { movieIds, ratings }]) => [id, { movieIds, ratings }]));
 }
+
+/** The rows at `positions` of `ratings` with original ids: what `readSplitCsv` gives back from the CSV. */
+export function splitRowsOf(ratings: Ratings, positions: Uint32Array): SplitRows {
+  const n = positions.length;
+  const rows = {
+    length: n,
+    userId: new Int32Array(n),
+    movieId: new Int32Array(n),
+    rating: new Float32Array(n),
+    timestamp: new Float64Array(n),
+  };
+  for (let i = 0; i < n; i++) {
+    const p = positions[i];
+    rows.userId[i] = ratings.users.ids[ratings.user[p]];
+    rows.movieId[i] = ratings.movies.ids[ratings.movie[p]];
+    rows.rating[i] = ratings.rating[p];
+    rows.timestamp[i] = ratings.timestamp[p];
+  }
+  return rows;
+}

@@ -341,7 +341,8 @@ describe('split artifacts', () => {
     expect(formatRating(Math.fround(2.123456))).toBe('2.123456');
     fc.assert(
       fc.property(fc.float({ min: -10, max: 10, noNaN: true }), (v) => {
-        expect(Math.fround(Number(formatRating(v)))).toBe(Math.fround(v));
+        // `+ 0` folds -0 into 0: ratings are never negative, and "0" reads back as +0.
+        expect(Math.fround(Number(formatRating(v))) + 0).toBe(Math.fround(v) + 0);
       }),
     );
   });

@@ -1,0 +1,204 @@
+/**
+ * The "prepare data" step of a run, shared by the Prepare Lambda (functions/workflow/prepare.ts), the
+ * local runtime and `reelflow prepare`: ingest every batch → validate → split → encode for FM → write
+ * the run's prepared artifacts through a sink (a folder, or S3 under runs/<runId>/prepared/).
+ *
+ * Layout written (see docs/data-contract.md):
+ *   validation.json               the validation report (also written when the data is rejected)
+ *   split/{train,test}.csv        the held-out split, original ids, for audit and evaluation
+ *   id-maps/{users,movies}.csv    dense index <-> MovieLens id (the FM one-hot columns)
+ *   train/part-00000.recordio …   FM `train` channel: sparse one-hot recordIO-protobuf
+ *   test/part-00000.recordio …    FM `test` channel
+ *   transform-input/users.jsonl   one {"user_id":N} per test user: the batch transform input
+ *   manifest.json                 sizes, split summary and the training jobs' hyperparameters
+ */
+import { toHyperparameterStrings, type MlConfig } from './config';
+import { encodeFmExamples } from './fm/encode';
+import { DataRejectedError, ingestRatings, type RatingSource, type ValidationReport } from './ingest';
+import { Rng } from './random';
+import { FramedRowEncoder } from './recordio';
+import { TAG_BITS } from './serving/user-tags';
+import { ShardedSinkWriter, LineWriter, type ArtifactSink } from './sink';
+import { idMapCsv, splitCsvChunks, splitRatings, summarizeSplit, type SplitSummary } from './split';
+import type { Ratings, SparseExamples, Split } from './types';
+
+/** What `prepareRun` leaves in `manifest.json`. */
+export interface PreparedManifest {
+  readonly formatVersion: 1;
+  readonly featureDim: number;
+  readonly users: number;
+  readonly movies: number;
+  readonly ratings: number;
+  readonly split: SplitSummary;
+  readonly objective: MlConfig['encoding']['objective'];
+  readonly train: ChannelSummary;
+  readonly test: ChannelSummary;
+  readonly testUsers: number;
+  /** CreateTrainingJob HyperParameters (all strings) for the FM and k-NN jobs, feature_dim filled in. */
+  readonly hyperparameters: { readonly fm: Record<string, string>; readonly knn: Record<string, string> };
+}
+
+export interface ChannelSummary {
+  readonly examples: number;
+  readonly positives: number;
+  readonly files: readonly string[];
+}
+
+export interface PrepareRunOptions {
+  readonly sources: readonly RatingSource[];
+  readonly sink: ArtifactSink;
+  readonly config: MlConfig;
+  /** Progress for a terminal or a log (rows read, stage reached). */
+  readonly onProgress?: (event: PrepareProgress) => void;
+}
+
+export type PrepareProgress =
+  | { readonly stage: 'ingest'; readonly rows: number }
+  | { readonly stage: 'split' | 'encode' | 'write'; readonly detail: string };
+
+export interface PrepareRunResult {
+  readonly manifest: PreparedManifest;
+  readonly report: ValidationReport;
+  readonly ratings: Ratings;
+  readonly split: Split;
+  readonly train: SparseExamples;
+  readonly test: SparseExamples;
+}
+
+/** Records handed to the sink between awaits while writing shards. */
+const DRAIN_BYTES = 16 << 20;
+
+/**
+ * Runs ingestion, split and encoding and writes the artifacts. Rejected data writes
+ * `validation.json` and rethrows the `DataRejectedError`, so nothing is trained on it.
+ */
+export async function prepareRun(options: PrepareRunOptions): Promise<PrepareRunResult> {
+  const { sources, sink, config, onProgress } = options;
+
+  let ratings: Ratings;
+  let report: ValidationReport;
+  try {
+    ({ ratings, report } = await ingestRatings(sources, config.ingest, {
+      onProgress: (rows) => onProgress?.({ stage: 'ingest', rows }),
+    }));
+  } catch (error) {
+    if (error instanceof DataRejectedError) await putJson(sink, 'validation.json', error.report);
+    throw error;
+  }
+  await putJson(sink, 'validation.json', report);
+
+  const rng = new Rng(config.seed);
+  const split = splitRatings(ratings, config.split, rng.nextU32());
+  const summary = summarizeSplit(ratings, split);
+  onProgress?.({ stage: 'split', detail: `${summary.trainRows} train / ${summary.testRows} test ratings` });
+  await writeChunks(sink, 'split/train.csv', splitCsvChunks(ratings, split.train));
+  await writeChunks(sink, 'split/test.csv', splitCsvChunks(ratings, split.test));
+  await sink.put('id-maps/users.csv', idMapCsv(ratings.users));
+  await sink.put('id-maps/movies.csv', idMapCsv(ratings.movies));
+
+  const encodeRng = rng.fork();
+  const train = encodeFmExamples(ratings, split.train, config.encoding, encodeRng);
+  // Test negatives avoid the user's training movies too: they are known interactions, not negatives.
+  const test = encodeFmExamples(ratings, split.test, config.encoding, encodeRng, { exclude: split.train });
+  onProgress?.({ stage: 'encode', detail: `${train.length} train / ${test.length} test examples` });
+
+  const trainFiles = await writeExamples(sink, 'train', train, config.encoding.shardMaxBytes);
+  const testFiles = await writeExamples(sink, 'test', test, config.encoding.shardMaxBytes);
+  const testUsers = await writeTransformInput(sink, ratings, split);
+  onProgress?.({ stage: 'write', detail: `${trainFiles.length + testFiles.length} recordIO shards` });
+
+  const featureDim = ratings.users.size + ratings.movies.size;
+  const manifest: PreparedManifest = {
+    formatVersion: 1,
+    featureDim,
+    users: ratings.users.size,
+    movies: ratings.movies.size,
+    ratings: ratings.length,
+    split: summary,
+    objective: config.encoding.objective,
+    train: { examples: train.length, positives: countPositives(train), files: trainFiles },
+    test: { examples: test.length, positives: countPositives(test), files: testFiles },
+    testUsers,
+    hyperparameters: trainingHyperparameters(config, featureDim),
+  };
+  await putJson(sink, 'manifest.json', manifest);
+  return { manifest, report, ratings, split, train, test };
+}
+
+/**
+ * The HyperParameters of both training jobs, as strings. k-NN's feature_dim is the vector dimension
+ * (num_factors + 1) plus the user-tag dimensions of the serving path (docs/architecture.md).
+ */
+export function trainingHyperparameters(
+  config: MlConfig,
+  featureDim: number,
+): { fm: Record<string, string>; knn: Record<string, string> } {
+  return {
+    fm: toHyperparameterStrings({ ...config.fm, feature_dim: featureDim }),
+    knn: toHyperparameterStrings({ ...config.knn, feature_dim: knnFeatureDim(config) }),
+  };
+}
+
+/** Dimension of the k-NN index: [v (num_factors), w or 1] + the user-tag dimensions. */
+export function knnFeatureDim(config: MlConfig): number {
+  return config.fm.num_factors + 1 + TAG_BITS;
+}
+
+/** Writes sparse examples as recordIO shards under `dir`; resolves to the shard paths. */
+export async function writeExamples(
+  sink: ArtifactSink,
+  dir: string,
+  examples: SparseExamples,
+  maxBytes: number,
+): Promise<string[]> {
+  const writer = new ShardedSinkWriter(sink, dir, maxBytes);
+  const encoder = new FramedRowEncoder();
+  const { rowPtr, cols, vals, label, featureDim } = examples;
+  for (let r = 0; r < examples.length; r++) {
+    writer.add(encoder.sparseRange(cols, vals, rowPtr[r], rowPtr[r + 1], featureDim, label[r]));
+    if (writer.pendingBytes >= DRAIN_BYTES) await writer.drain();
+  }
+  return writer.close();
+}
+
+/** One `{"user_id":N}` line per user with held-out ratings, ascending id (batch transform input). */
+async function writeTransformInput(sink: ArtifactSink, ratings: Ratings, split: Split): Promise<number> {
+  const isTestUser = new Uint8Array(ratings.users.size);
+  for (const row of split.test) isTestUser[ratings.user[row]] = 1;
+  const out = new LineWriter(sink.open('transform-input/users.jsonl'));
+  let count = 0;
+  for (let u = 0; u < isTestUser.length; u++) {
+    if (!isTestUser[u]) continue;
+    await out.line(`{"user_id":${ratings.users.ids[u]}}`);
+    count++;
+  }
+  await out.end();
+  return count;
+}
+
+async function writeChunks(sink: ArtifactSink, path: string, chunks: Iterable<string>): Promise<void> {
+  const out = sink.open(path);
+  let parts: string[] = [];
+  let size = 0;
+  for (const chunk of chunks) {
+    parts.push(chunk);
+    size += chunk.length;
+    if (size >= 1 << 20) {
+      await out.write(Buffer.from(parts.join(''), 'utf8'));
+      parts = [];
+      size = 0;
+    }
+  }
+  if (parts.length) await out.write(Buffer.from(parts.join(''), 'utf8'));
+  await out.end();
+}
+
+function countPositives(examples: SparseExamples): number {
+  let n = 0;
+  for (let i = 0; i < examples.length; i++) if (examples.label[i] > 0.5) n++;
+  return n;
+}
+
+async function putJson(sink: ArtifactSink, path: string, value: unknown): Promise<void> {
+  await sink.put(path, `${JSON.stringify(value, null, 2)}\n`);
+}
