@@ -1,0 +1,11 @@
+/**
+ * The one configured Powertools metrics instance of the reelflow Lambda handlers (house style 11): every
+ * business outcome (run started, upload ignored, recommendation served, deployment recorded) is a count
+ * in the `Reelflow` namespace, emitted as CloudWatch embedded metric format.
+ */
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { METRICS_NAMESPACE } from './namespace';
+
+export const metrics = new Metrics({ serviceName: 'reelflow', namespace: METRICS_NAMESPACE });
+
+export { MetricUnit } from '@aws-lambda-powertools/metrics';

@@ -1,0 +1,70 @@
+/**
+ * BuildVectors: reads the run's FM model.tar.gz (as SageMaker wrote it), the id maps and the training
+ * split, and writes the k-NN training data (movie vectors + user-tag rows) and the serving bundle of
+ * the pre/post containers under `runs/<runId>/vectors/`. The run's config comes from its run.json, so
+ * the step uses exactly the settings the run was prepared with.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import type { BuildVectorsResult } from '../contracts';
+import { requireEnv } from '../common/env';
+import { logger } from '../common/logger';
+import { getObjectBytes, getObjectText, s3ClientConfig, s3Sink } from '../common/s3-io';
+import { parseS3Uri, runKey } from '../common/s3-uri';
+import { buildVectors as buildVectorsCore } from '../core/build-vectors';
+import { parseMlConfig } from '../core/config';
+import { readFmModelTarGz } from '../core/fm/artifact';
+import { parseIdMapCsv, parseSplitCsv } from '../core/split';
+import { TAG_BITS } from '../core/serving/user-tags';
+
+const eventSchema = z.object({
+  runId: z.string().min(1),
+  prepared: z.object({ uris: z.object({ knnTrain: z.string(), servingBundle: z.string() }).loose() }).loose(),
+  fm: z.object({ artifact: z.string().startsWith('s3://') }),
+});
+
+export type BuildVectorsEvent = z.input<typeof eventSchema>;
+
+export async function buildVectors(
+  event: BuildVectorsEvent,
+  deps: { readonly s3: S3Client; readonly bucket: string },
+): Promise<BuildVectorsResult> {
+  const { runId, prepared, fm } = eventSchema.parse(event);
+  const { s3, bucket } = deps;
+  const run = JSON.parse(await getObjectText(s3, bucket, runKey(runId, 'run.json'))) as { config: unknown };
+  const config = parseMlConfig(run.config, 'run.json config');
+
+  const artifact = parseS3Uri(fm.artifact);
+  const [modelBytes, users, movies, train] = await Promise.all([
+    getObjectBytes(s3, artifact.bucket, artifact.key),
+    getObjectText(s3, bucket, runKey(runId, 'prepared/id-maps/users.csv')),
+    getObjectText(s3, bucket, runKey(runId, 'prepared/id-maps/movies.csv')),
+    getObjectBytes(s3, bucket, runKey(runId, 'prepared/split/train.csv')),
+  ]);
+  const userMap = parseIdMapCsv(users);
+  const movieMap = parseIdMapCsv(movies);
+  const model = await readFmModelTarGz(modelBytes, { featureDim: userMap.size + movieMap.size });
+  const built = await buildVectorsCore({
+    model,
+    users: userMap,
+    movies: movieMap,
+    train: parseSplitCsv(train),
+    modelVersion: runId,
+    config,
+    sink: s3Sink(s3, bucket, runKey(runId, 'vectors/')),
+  });
+  logger.info('vectors built', { runId, movies: movieMap.size, users: userMap.size, dim: built.index.dim });
+  return {
+    knnTrain: prepared.uris.knnTrain,
+    servingBundle: prepared.uris.servingBundle,
+    dim: built.index.dim,
+    tagBits: TAG_BITS,
+    users: userMap.size,
+    movies: movieMap.size,
+  };
+}
+
+const s3 = new S3Client(s3ClientConfig());
+
+export const handler = (event: BuildVectorsEvent): Promise<BuildVectorsResult> =>
+  buildVectors(event, { s3, bucket: requireEnv('DATA_BUCKET') });

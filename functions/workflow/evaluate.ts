@@ -1,0 +1,153 @@
+/**
+ * Evaluate: scores the candidate's and production's batch transform answers on the run's held-out test
+ * users against most-popular and random, applies the gate, and writes
+ * `runs/<runId>/evaluation/{evaluation.json, report.html, summary.json}`. The Gate state reads the
+ * verdict it returns; the approval step and the deploy workflow read summary.json. Each model's
+ * metrics are also emitted as CloudWatch metrics (dimensions Model, RunId) for the dashboard.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import type { EvaluateResult, RunSummary } from '../contracts';
+import { requireEnv } from '../common/env';
+import { logger } from '../common/logger';
+import { metrics, MetricUnit } from '../common/metrics';
+import { getObjectBytes, getObjectText, getPrefixTexts, s3ClientConfig, s3Sink } from '../common/s3-io';
+import { parseS3Uri, runKey } from '../common/s3-uri';
+import { parseMlConfig } from '../core/config';
+import { parseServedLines, runEvaluation } from '../core/evaluate/run-evaluation';
+import { parseIdMapCsv, parseSplitCsv } from '../core/split';
+
+const productionSchema = z
+  .object({ runId: z.string(), modelName: z.string(), metrics: z.record(z.string(), z.number()) })
+  .loose();
+
+const eventSchema = z.object({
+  runId: z.string().min(1),
+  trigger: z.object({ key: z.string(), versionId: z.string() }),
+  config: z.unknown(),
+  prepared: z
+    .object({
+      names: z.object({
+        fmJob: z.string(),
+        knnJob: z.string(),
+        model: z.string(),
+        candidateTransformJob: z.string(),
+        productionTransformJob: z.string(),
+        endpointConfig: z.string(),
+      }),
+    })
+    .loose(),
+  production: productionSchema.nullable().optional(),
+  candidateOutput: z.string().startsWith('s3://'),
+  productionOutput: z.string().startsWith('s3://'),
+});
+
+export type EvaluateEvent = z.input<typeof eventSchema>;
+
+/** CloudWatch metric name of an evaluation metric: `ndcg@10` -> `ndcg_at_10`. */
+export function cloudWatchMetricName(name: string): string {
+  return name.replace('@', '_at_');
+}
+
+export async function evaluate(
+  event: EvaluateEvent,
+  deps: { readonly s3: S3Client; readonly bucket: string; readonly now?: () => Date },
+): Promise<EvaluateResult> {
+  const input = eventSchema.parse(event);
+  const { runId } = input;
+  const { s3, bucket } = deps;
+  const config = parseMlConfig(input.config, 'reelflow.ml');
+  const production = input.production ?? null;
+
+  const readOutputs = async (uri: string): Promise<string> => {
+    const { bucket: b, key } = parseS3Uri(uri);
+    return (await getPrefixTexts(s3, b, key)).join('\n');
+  };
+  const [train, test, movies, candidateText, productionText] = await Promise.all([
+    getObjectBytes(s3, bucket, runKey(runId, 'prepared/split/train.csv')),
+    getObjectBytes(s3, bucket, runKey(runId, 'prepared/split/test.csv')),
+    getObjectText(s3, bucket, runKey(runId, 'prepared/id-maps/movies.csv')),
+    readOutputs(input.candidateOutput),
+    production ? readOutputs(input.productionOutput) : Promise.resolve(null),
+  ]);
+
+  const sink = s3Sink(s3, bucket, runKey(runId, 'evaluation/'));
+  const reportUri = sink.locate('report.html');
+  const out = runEvaluation({
+    train: parseSplitCsv(train),
+    test: parseSplitCsv(test),
+    catalog: parseIdMapCsv(movies).ids,
+    candidate: parseServedLines(candidateText, 'candidate transform output'),
+    production:
+      productionText === null ? null : parseServedLines(productionText, 'production transform output'),
+    config,
+    meta: {
+      runId,
+      candidateVersion: runId,
+      productionVersion: production?.runId ?? null,
+      createdAt: (deps.now?.() ?? new Date()).toISOString(),
+      trigger: `${input.trigger.key} (version ${input.trigger.versionId})`,
+    },
+    reportUrl: reportUri,
+  });
+  const { evaluation } = out;
+  const summary: RunSummary = {
+    runId,
+    trigger: input.trigger,
+    names: input.prepared.names,
+    gate: { passed: evaluation.gate.passed, reasons: evaluation.gate.reasons },
+    approvalText: out.approvalText,
+    candidateMetrics: evaluation.candidate,
+    productionMetrics: evaluation.production,
+    productionRunId: production?.runId ?? null,
+    reportUri,
+    evaluationUri: sink.locate('evaluation.json'),
+  };
+  await sink.put('evaluation.json', `${JSON.stringify(evaluation, null, 2)}\n`);
+  await sink.put('report.html', out.html);
+  await sink.put('summary.json', `${JSON.stringify(summary, null, 2)}\n`);
+
+  const primary = config.gate.primaryMetric;
+  logger.info('evaluation done', { runId, gate: evaluation.gate.passed, summary: out.summary });
+  emitModelMetrics('candidate', runId, evaluation.candidate);
+  if (production && evaluation.production)
+    emitModelMetrics('production', production.runId, evaluation.production);
+  return {
+    gate: summary.gate,
+    approvalText: out.approvalText,
+    evaluationUri: summary.evaluationUri,
+    reportUri,
+    summaryUri: sink.locate('summary.json'),
+    primaryMetric: {
+      name: primary,
+      candidate: evaluation.candidate[primary] ?? null,
+      production: evaluation.production?.[primary] ?? null,
+    },
+  };
+}
+
+/** One EMF record per model: its metrics with dimensions Model and RunId (graphed per version). */
+function emitModelMetrics(
+  model: 'candidate' | 'production',
+  runId: string,
+  values: Record<string, number>,
+): void {
+  const single = metrics.singleMetric();
+  single.addDimensions({ Model: model, RunId: runId });
+  for (const [name, value] of Object.entries(values)) {
+    if (Number.isFinite(value)) single.addMetric(cloudWatchMetricName(name), MetricUnit.NoUnit, value);
+  }
+  single.publishStoredMetrics();
+}
+
+const s3 = new S3Client(s3ClientConfig());
+
+export const handler = async (event: EvaluateEvent): Promise<EvaluateResult> => {
+  try {
+    const result = await evaluate(event, { s3, bucket: requireEnv('DATA_BUCKET') });
+    metrics.addMetric(result.gate.passed ? 'CandidatesPassed' : 'CandidatesRejected', MetricUnit.Count, 1);
+    return result;
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+};

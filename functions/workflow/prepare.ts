@@ -1,0 +1,111 @@
+/**
+ * Prepare: the first task of the retrain workflow. Lists every rating batch uploaded so far under
+ * `ratings/`, runs the core's ingestion, split and FM encoding on all of them, and writes the run's
+ * prepared artifacts to `runs/<runId>/prepared/` (streamed multipart uploads, nothing on /tmp). It
+ * also records `runs/<runId>/run.json`: the trigger, the exact objects read (key, ETag, size) and the
+ * config, so a run can be audited and repeated.
+ *
+ * Bad data throws DataRejectedError (its message says why); the workflow catches it, notifies and
+ * ends the run before any training, production untouched, the uploaded batches kept.
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import type { PrepareResult, RunTrigger } from '../contracts';
+import { requireEnv } from '../common/env';
+import { logger } from '../common/logger';
+import { metrics, MetricUnit } from '../common/metrics';
+import { listObjects, s3ClientConfig, s3RatingSources, s3Sink, type ListedObject } from '../common/s3-io';
+import { parseMlConfig, type MlConfig } from '../core/config';
+import { DataRejectedError } from '../core/ingest';
+import { prepareRun } from '../core/prepare';
+import { runNames, runUris } from '../core/run-layout';
+
+const eventSchema = z.object({
+  runId: z.string().min(1),
+  trigger: z.object({ key: z.string(), versionId: z.string() }),
+  config: z.unknown(),
+  resourcePrefix: z.string().min(1),
+});
+
+export type PrepareEvent = z.input<typeof eventSchema>;
+
+/** `runs/<runId>/run.json`: what a run read and with which settings. */
+export interface RunRecord {
+  readonly runId: string;
+  readonly trigger: RunTrigger;
+  readonly startedAt: string;
+  readonly inputs: readonly ListedObject[];
+  readonly config: MlConfig;
+}
+
+export interface PrepareDeps {
+  readonly s3: S3Client;
+  readonly bucket: string;
+  readonly ratingsPrefix: string;
+  readonly now?: () => Date;
+}
+
+export async function prepare(event: PrepareEvent, deps: PrepareDeps): Promise<PrepareResult> {
+  const { runId, trigger, config: rawConfig, resourcePrefix } = eventSchema.parse(event);
+  const config = parseMlConfig(rawConfig, 'reelflow.ml');
+  const names = runNames(runId, resourcePrefix);
+  const uris = runUris(deps.bucket, runId);
+  const runSink = s3Sink(deps.s3, deps.bucket, `runs/${runId}/`);
+
+  const inputs = await listObjects(deps.s3, deps.bucket, deps.ratingsPrefix);
+  const record: RunRecord = {
+    runId,
+    trigger,
+    startedAt: (deps.now?.() ?? new Date()).toISOString(),
+    inputs,
+    config,
+  };
+  await runSink.put('run.json', `${JSON.stringify(record, null, 2)}\n`);
+  logger.info('prepare started', { runId, trigger, batches: inputs.length });
+
+  const { manifest, report } = await prepareRun({
+    sources: s3RatingSources(deps.s3, deps.bucket, inputs),
+    sink: s3Sink(deps.s3, deps.bucket, `runs/${runId}/prepared/`),
+    config,
+    onProgress: (e) => {
+      if (e.stage !== 'ingest') logger.info(`prepare ${e.stage}`, { runId, detail: e.detail });
+    },
+  });
+  logger.info('prepare finished', { runId, message: report.message });
+  return {
+    runId,
+    names,
+    uris,
+    hyperparameters: manifest.hyperparameters,
+    counts: {
+      ratings: manifest.ratings,
+      users: manifest.users,
+      movies: manifest.movies,
+      trainExamples: manifest.train.examples,
+      testExamples: manifest.test.examples,
+      testUsers: manifest.testUsers,
+    },
+  };
+}
+
+const s3 = new S3Client(s3ClientConfig());
+
+export const handler = async (event: PrepareEvent): Promise<PrepareResult> => {
+  try {
+    const result = await prepare(event, {
+      s3,
+      bucket: requireEnv('DATA_BUCKET'),
+      ratingsPrefix: requireEnv('RATINGS_PREFIX'),
+    });
+    metrics.addMetric('RunsPrepared', MetricUnit.Count, 1);
+    return result;
+  } catch (error) {
+    if (error instanceof DataRejectedError) {
+      metrics.addMetric('DataRejected', MetricUnit.Count, 1);
+      logger.warn('data rejected', { report: error.report });
+    }
+    throw error;
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+};

@@ -1,0 +1,209 @@
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PrepareResult, ServedRecommendation } from '../../../functions/contracts';
+import { getObjectBytes, getPrefixTexts } from '../../../functions/common/s3-io';
+import { parseMlConfig } from '../../../functions/core/config';
+import { writeFmModelTarGz } from '../../../functions/core/fm/artifact';
+import { fmExamplesFromRecordIO } from '../../../functions/core/fm/encode';
+import { trainFm } from '../../../functions/core/fm/train';
+import { buildKnnIndex } from '../../../functions/core/knn';
+import { readRecordIO } from '../../../functions/core/recordio';
+import { readServingBundle } from '../../../functions/core/serving/bundle';
+import { serveUsers } from '../../../functions/core/serving/pipeline';
+import { buildVectors } from '../../../functions/workflow/build-vectors';
+import { evaluate } from '../../../functions/workflow/evaluate';
+import { prepare } from '../../../functions/workflow/prepare';
+import { LocalS3 } from '../../../local/services/s3';
+
+const BUCKET = 'reelflow-data';
+const SAMPLE = join(__dirname, '..', '..', '..', 'local', 'sample', 'ratings.csv');
+const config = parseMlConfig({ fm: { epochs: 8, factors_lr: 0.01, factors_wd: 0.0001 } });
+
+describe('workflow handlers against a local S3 on loopback', () => {
+  const server = new LocalS3({
+    directory: mkdtempSync(join(tmpdir(), 's3-')),
+    buckets: [BUCKET],
+    reset: true,
+  });
+  let s3: S3Client;
+  const deps = () => ({ s3, bucket: BUCKET });
+
+  beforeAll(async () => {
+    await server.start();
+    s3 = server.client();
+    const sample = readFileSync(SAMPLE);
+    // Two uploads: the union of batches is the data set.
+    const [head, ...rows] = sample.toString('utf8').trimEnd().split('\n');
+    const half = Math.floor(rows.length / 2);
+    await put(s3, 'ratings/2026-01-01-a.csv', [head, ...rows.slice(0, half)].join('\n') + '\n');
+    await put(s3, 'ratings/2026-01-02-b.csv', [head, ...rows.slice(half)].join('\n') + '\n');
+  });
+  afterAll(() => server.stop());
+
+  it('runs prepare -> (FM job) -> build vectors -> (transform) -> evaluate on S3', async () => {
+    // Prepare
+    const prepared: PrepareResult = await prepare(
+      {
+        runId: 'run-1',
+        trigger: { key: 'ratings/2026-01-02-b.csv', versionId: 'v2' },
+        config,
+        resourcePrefix: 'reelflow',
+      },
+      { ...deps(), ratingsPrefix: 'ratings/' },
+    );
+    expect(prepared.names.fmJob).toBe('reelflow-fm-run-1');
+    expect(prepared.uris.train).toBe(`s3://${BUCKET}/runs/run-1/prepared/train/`);
+    expect(prepared.counts.ratings).toBe(29_916);
+    const run = JSON.parse(await text(s3, 'runs/run-1/run.json'));
+    expect(run.inputs.map((i: { key: string }) => i.key)).toEqual([
+      'ratings/2026-01-01-a.csv',
+      'ratings/2026-01-02-b.csv',
+    ]);
+    expect(run.trigger).toEqual({ key: 'ratings/2026-01-02-b.csv', versionId: 'v2' });
+
+    // What the FM training job does: read the train channel, write model.tar.gz
+    const shards = await keys(s3, 'runs/run-1/prepared/train/');
+    const train = fmExamplesFromRecordIO(await Promise.all(shards.map((k) => getObjectBytes(s3, BUCKET, k))));
+    const { model } = trainFm(
+      train,
+      { ...config.fm, feature_dim: Number(prepared.hyperparameters.fm.feature_dim) },
+      { seed: 1 },
+    );
+    await put(s3, 'runs/run-1/fm/reelflow-fm-run-1/output/model.tar.gz', await writeFmModelTarGz(model));
+
+    // BuildVectors
+    const vectors = await buildVectors(
+      {
+        runId: 'run-1',
+        prepared,
+        fm: { artifact: `s3://${BUCKET}/runs/run-1/fm/reelflow-fm-run-1/output/model.tar.gz` },
+      },
+      deps(),
+    );
+    expect(vectors).toMatchObject({ dim: 64 + 1 + 24, tagBits: 24, knnTrain: prepared.uris.knnTrain });
+    expect(String(vectors.dim)).toBe(prepared.hyperparameters.knn.feature_dim);
+    const knnShards = await keys(s3, 'runs/run-1/vectors/knn-train/');
+    const rows = (await Promise.all(knnShards.map((k) => getObjectBytes(s3, BUCKET, k)))).flatMap((b) =>
+      readRecordIO(b),
+    );
+    expect(rows).toHaveLength(vectors.movies + 24);
+
+    // What the transform job does: the serving pipeline over transform-input/users.jsonl
+    const bundle = await readServingBundle(
+      await getObjectBytes(s3, BUCKET, 'runs/run-1/vectors/serving-bundle.tar.gz'),
+    );
+    const index = buildKnnIndex(
+      Float32Array.from(rows.flatMap((r) => Array.from(r.features.values.values))),
+      Float32Array.from(rows.map((r) => r.label!.values.values[0])),
+      vectors.dim,
+      'INNER_PRODUCT',
+    );
+    const users = (await text(s3, 'runs/run-1/prepared/transform-input/users.jsonl'))
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { user_id: number }).user_id);
+    const answers = serveUsers(bundle, index, users);
+    await put(
+      s3,
+      'runs/run-1/transform/candidate/users.jsonl.out',
+      answers.map((a) => JSON.stringify(a)).join('\n') + '\n',
+    );
+
+    // Evaluate (no production yet)
+    const result = await evaluate(
+      {
+        runId: 'run-1',
+        trigger: { key: 'ratings/2026-01-02-b.csv', versionId: 'v2' },
+        config,
+        prepared,
+        production: null,
+        candidateOutput: prepared.uris.candidateTransformOutput,
+        productionOutput: prepared.uris.productionTransformOutput,
+      },
+      deps(),
+    );
+    expect(result.gate.passed).toBe(true);
+    expect(result.approvalText.length).toBeLessThanOrEqual(500);
+    expect(result.primaryMetric.production).toBeNull();
+    const summary = JSON.parse(await text(s3, 'runs/run-1/evaluation/summary.json'));
+    expect(summary).toMatchObject({ runId: 'run-1', names: prepared.names, productionRunId: null });
+    expect(await text(s3, 'runs/run-1/evaluation/report.html')).toMatch(/<!DOCTYPE html>/);
+
+    // A later run evaluated against run-1 as production; a missing answer fails the evaluation.
+    const lost: ServedRecommendation[] = answers.slice(1);
+    await put(
+      s3,
+      'runs/run-1/transform/production/users.jsonl.out',
+      lost.map((a) => JSON.stringify(a)).join('\n'),
+    );
+    await expect(
+      evaluate(
+        {
+          runId: 'run-1',
+          trigger: { key: 'manual', versionId: 'unknown' },
+          config,
+          prepared,
+          production: { runId: 'run-0', modelName: 'reelflow-model-run-0', metrics: {} },
+          candidateOutput: prepared.uris.candidateTransformOutput,
+          productionOutput: prepared.uris.productionTransformOutput,
+        },
+        deps(),
+      ),
+    ).rejects.toThrow(/the production model answered no recommendation for 1 test user/);
+    expect((await getPrefixTexts(s3, BUCKET, 'runs/run-1/transform/')).length).toBe(2);
+  }, 120_000);
+
+  it('rejects a bad upload before training, keeps the upload and writes the validation report', async () => {
+    await put(
+      s3,
+      'ratings/2026-01-03-bad.csv',
+      'userId,movieId,rating,timestamp\n' + 'x,1,4,1\n'.repeat(2000),
+    );
+    await expect(
+      prepare(
+        {
+          runId: 'run-2',
+          trigger: { key: 'ratings/2026-01-03-bad.csv', versionId: 'v3' },
+          config,
+          resourcePrefix: 'reelflow',
+        },
+        { ...deps(), ratingsPrefix: 'ratings/' },
+      ),
+    ).rejects.toThrow(/rejected: .* of rows are bad/);
+    const report = JSON.parse(await text(s3, 'runs/run-2/prepared/validation.json'));
+    expect(report.accepted).toBe(false);
+    expect(await keys(s3, 'runs/run-2/prepared/train/')).toEqual([]);
+    expect(await keys(s3, 'ratings/')).toContain('ratings/2026-01-03-bad.csv');
+  });
+
+  it('fails build-vectors with a clear error when the FM artifact is missing or foreign', async () => {
+    await put(s3, 'runs/run-1/fm/foreign/model.tar.gz', 'not a tarball');
+    const event = (artifact: string) => ({
+      runId: 'run-1',
+      prepared: { uris: { knnTrain: 'x', servingBundle: 'y' } },
+      fm: { artifact },
+    });
+    await expect(
+      buildVectors(event(`s3://${BUCKET}/runs/run-1/fm/foreign/model.tar.gz`), deps()),
+    ).rejects.toThrow(/not a valid gzip|not a tar/);
+    await expect(
+      buildVectors(event(`s3://${BUCKET}/runs/run-1/fm/none/model.tar.gz`), deps()),
+    ).rejects.toThrow(/does not exist|NoSuchKey/);
+  });
+});
+
+async function put(s3: S3Client, key: string, body: string | Uint8Array): Promise<void> {
+  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body }));
+}
+
+async function text(s3: S3Client, key: string): Promise<string> {
+  const response = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return response.Body!.transformToString();
+}
+
+async function keys(s3: S3Client, prefix: string): Promise<string[]> {
+  const page = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
+  return (page.Contents ?? []).map((o) => o.Key!).sort();
+}
