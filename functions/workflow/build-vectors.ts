@@ -6,7 +6,7 @@
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import type { BuildVectorsResult } from '../contracts';
+import type { BuildVectorsResult, PrepareResult } from '../contracts';
 import { requireEnv } from '../common/env';
 import { logger } from '../common/logger';
 import { getObjectBytes, getObjectText, s3ClientConfig, s3Sink } from '../common/s3-io';
@@ -23,7 +23,12 @@ const eventSchema = z.object({
   fm: z.object({ artifact: z.string().startsWith('s3://') }),
 });
 
-export type BuildVectorsEvent = z.input<typeof eventSchema>;
+/** The task payload: `{ runId, prepared: $.prepared, fm: { artifact } }`. */
+export interface BuildVectorsEvent {
+  readonly runId: string;
+  readonly prepared: Pick<PrepareResult, 'uris'>;
+  readonly fm: { readonly artifact: string };
+}
 
 export async function buildVectors(
   event: BuildVectorsEvent,

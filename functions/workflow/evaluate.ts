@@ -7,7 +7,7 @@
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import type { EvaluateResult, RunSummary } from '../contracts';
+import type { EvaluateResult, PrepareResult, ProductionRecord, RunSummary, RunTrigger } from '../contracts';
 import { requireEnv } from '../common/env';
 import { logger } from '../common/logger';
 import { metrics, MetricUnit } from '../common/metrics';
@@ -42,7 +42,16 @@ const eventSchema = z.object({
   productionOutput: z.string().startsWith('s3://'),
 });
 
-export type EvaluateEvent = z.input<typeof eventSchema>;
+/** The task payload (see pipeline/retrain-workflow.ts, state Evaluate). */
+export interface EvaluateEvent {
+  readonly runId: string;
+  readonly trigger: RunTrigger;
+  readonly config: unknown;
+  readonly prepared: Pick<PrepareResult, 'names'>;
+  readonly production?: Pick<ProductionRecord, 'runId' | 'modelName' | 'metrics'> | null;
+  readonly candidateOutput: string;
+  readonly productionOutput: string;
+}
 
 /** CloudWatch metric name of an evaluation metric: `ndcg@10` -> `ndcg_at_10`. */
 export function cloudWatchMetricName(name: string): string {
