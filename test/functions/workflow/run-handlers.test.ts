@@ -180,11 +180,8 @@ describe('workflow handlers against a local S3 on loopback', () => {
 
   it('fails build-vectors with a clear error when the FM artifact is missing or foreign', async () => {
     await put(s3, 'runs/run-1/fm/foreign/model.tar.gz', 'not a tarball');
-    const event = (artifact: string) => ({
-      runId: 'run-1',
-      prepared: { uris: { knnTrain: 'x', servingBundle: 'y' } },
-      fm: { artifact },
-    });
+    const prepared = { uris: { knnTrain: 'x', servingBundle: 'y' } } as unknown as PrepareResult;
+    const event = (artifact: string) => ({ runId: 'run-1', prepared, fm: { artifact } });
     await expect(
       buildVectors(event(`s3://${BUCKET}/runs/run-1/fm/foreign/model.tar.gz`), deps()),
     ).rejects.toThrow(/not a valid gzip|not a tar/);
