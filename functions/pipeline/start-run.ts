@@ -1,0 +1,159 @@
+/**
+ * start-run: the EventBridge target of the data bucket's "Object Created" rule. It starts the release
+ * pipeline for an upload under the ratings prefix and passes the upload (key, version id) as the
+ * pipeline variables `triggerKey` / `triggerVersionId`, so every run records what started it.
+ *
+ * A burst of uploads starts one execution each; the pipeline's SUPERSEDED mode lets the newest one win
+ * at every stage boundary, so runs never race. EventBridge delivers at least once: the client request
+ * token is derived from the upload, so a redelivered event does not start a second run.
+ */
+import { createHash } from 'node:crypto';
+import { CodePipelineClient, StartPipelineExecutionCommand } from '@aws-sdk/client-codepipeline';
+import type { EventBridgeEvent } from 'aws-lambda';
+import { z } from 'zod';
+import { requireEnv } from '../common/env';
+import { logger } from '../common/logger';
+import { metrics, MetricUnit } from '../common/metrics';
+
+/** CodePipeline's limit on a pipeline variable's value. */
+export const MAX_VARIABLE_LENGTH = 1000;
+
+const objectCreatedDetail = z.object({
+  bucket: z.object({ name: z.string().min(1) }),
+  object: z.object({
+    key: z.string().min(1),
+    size: z.number().optional(),
+    'version-id': z.string().min(1).optional(),
+  }),
+});
+
+/** The part of an S3 "Object Created" event this handler reads. */
+export type ObjectCreatedEvent = EventBridgeEvent<'Object Created', z.input<typeof objectCreatedDetail>>;
+
+/** Thrown for an event that is not an S3 Object Created event. */
+export class InvalidTriggerEventError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidTriggerEventError';
+  }
+}
+
+/** What the handler did with one event. */
+export type StartRunResult =
+  | { readonly started: true; readonly executionId: string; readonly key: string; readonly versionId: string }
+  | { readonly started: false; readonly reason: string; readonly key: string };
+
+/** The pipeline starter (the AWS adapter wraps StartPipelineExecution). */
+export interface PipelineStarter {
+  start(request: {
+    readonly pipelineName: string;
+    readonly variables: { readonly name: string; readonly value: string }[];
+    readonly clientRequestToken: string;
+  }): Promise<string>;
+}
+
+export interface StartRunSettings {
+  readonly pipelineName: string;
+  readonly bucketName: string;
+  /** Only keys under this prefix start a run (`ratings/`). */
+  readonly prefix: string;
+}
+
+/**
+ * Decides whether an upload starts a run and starts it. Ignores other buckets, keys outside the prefix
+ * and folder markers (keys ending in `/`); a missing version id is recorded as 'unknown'.
+ */
+export async function startRun(
+  event: ObjectCreatedEvent,
+  settings: StartRunSettings,
+  starter: PipelineStarter,
+): Promise<StartRunResult> {
+  const parsed = objectCreatedDetail.safeParse(event.detail);
+  if (event['detail-type'] !== 'Object Created' || !parsed.success) {
+    throw new InvalidTriggerEventError(
+      `expected an S3 Object Created event, got detail-type '${String(event['detail-type'])}'`,
+    );
+  }
+  const { bucket, object } = parsed.data;
+  const key = object.key;
+  if (bucket.name !== settings.bucketName) {
+    return { started: false, reason: `bucket ${bucket.name} is not the data bucket`, key };
+  }
+  if (!key.startsWith(settings.prefix)) {
+    return { started: false, reason: `key is outside ${settings.prefix}`, key };
+  }
+  if (key.endsWith('/')) return { started: false, reason: 'folder marker', key };
+
+  const versionId = object['version-id'] ?? 'unknown';
+  const executionId = await starter.start({
+    pipelineName: settings.pipelineName,
+    variables: [
+      { name: 'triggerKey', value: clip(key) },
+      { name: 'triggerVersionId', value: clip(versionId) },
+    ],
+    clientRequestToken: requestToken(bucket.name, key, object['version-id'] ?? `event-${event.id}`),
+  });
+  return { started: true, executionId, key, versionId };
+}
+
+/** A stable token per upload: a redelivered event maps to the same pipeline execution. */
+export function requestToken(bucket: string, key: string, version: string): string {
+  return createHash('sha256').update(`${bucket}\n${key}\n${version}`).digest('hex');
+}
+
+function clip(value: string): string {
+  const marker = '...(truncated)';
+  return value.length <= MAX_VARIABLE_LENGTH
+    ? value
+    : value.slice(0, MAX_VARIABLE_LENGTH - marker.length) + marker;
+}
+
+/** The StartPipelineExecution adapter. */
+export function codePipelineStarter(client: CodePipelineClient): PipelineStarter {
+  return {
+    async start(request) {
+      const response = await client.send(
+        new StartPipelineExecutionCommand({
+          name: request.pipelineName,
+          variables: request.variables.map((v) => ({ name: v.name, value: v.value })),
+          clientRequestToken: request.clientRequestToken,
+        }),
+      );
+      if (!response.pipelineExecutionId) {
+        throw new InvalidTriggerEventError('StartPipelineExecution returned no execution id');
+      }
+      return response.pipelineExecutionId;
+    },
+  };
+}
+
+const client = new CodePipelineClient({});
+
+export const handler = async (event: ObjectCreatedEvent): Promise<StartRunResult> => {
+  try {
+    const result = await startRun(
+      event,
+      {
+        pipelineName: requireEnv('PIPELINE_NAME'),
+        bucketName: requireEnv('DATA_BUCKET'),
+        prefix: requireEnv('RATINGS_PREFIX'),
+      },
+      codePipelineStarter(client),
+    );
+    if (result.started) {
+      logger.info('run started', { ...result });
+      metrics.addMetric('RunsStarted', MetricUnit.Count, 1);
+    } else {
+      logger.info('upload ignored', { ...result });
+      metrics.addMetric('UploadsIgnored', MetricUnit.Count, 1);
+    }
+    return result;
+  } catch (error) {
+    // Rethrown: the asynchronous invocation retries, then lands in the dead-letter queue.
+    logger.error('could not start a run', { error: error as Error, eventId: event.id });
+    metrics.addMetric('RunStartFailures', MetricUnit.Count, 1);
+    throw error;
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+};

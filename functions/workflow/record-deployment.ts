@@ -1,0 +1,223 @@
+/**
+ * record-deployment: the deploy workflow's record keeper. Called once per deploy run with the outcome
+ * the workflow decided (deployed, rolled-back or failed) and the workflow state, it writes
+ * `runs/<runId>/deployment.json` (DeploymentRecord) and, for `deployed` only, the production record
+ * (ProductionRecord JSON in an SSM SecureString parameter) that the next run's evaluation compares
+ * against. The parameter is owned by the pipeline, not the stack, so `cdk deploy` never rewinds it.
+ *
+ * Which alarms were in ALARM comes in from the workflow's ReadAlarms state (cloudwatch:DescribeAlarms
+ * on the rollback alarms), because after an auto-rollback the endpoint's FailureReason may be empty:
+ * the alarms are the record of why.
+ */
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { z } from 'zod';
+import type { DeploymentRecord, ProductionRecord } from '../contracts';
+import { requireEnv } from '../common/env';
+import { logger } from '../common/logger';
+import { metrics, MetricUnit } from '../common/metrics';
+import { runKey } from '../common/s3-uri';
+
+/** Largest value of a standard-tier SSM parameter. */
+export const PARAMETER_MAX_CHARS = 4096;
+
+/** Thrown when the workflow state cannot support the outcome it asks to record. */
+export class DeploymentRecordError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeploymentRecordError';
+  }
+}
+
+const outcomeSchema = z.enum(['deployed', 'rolled-back', 'failed']);
+
+const stateSchema = z.object({
+  runId: z.string().min(1),
+  candidate: z
+    .object({
+      runId: z.string(),
+      names: z.object({ model: z.string(), endpointConfig: z.string() }).loose(),
+      candidateMetrics: z.record(z.string(), z.number()),
+    })
+    .loose()
+    .optional(),
+  endpoint: z
+    .object({
+      EndpointName: z.string().optional(),
+      EndpointConfigName: z.string().optional(),
+      EndpointStatus: z.string().optional(),
+      FailureReason: z.string().optional(),
+    })
+    .loose()
+    .optional(),
+  /** DescribeAlarms(StateValue=ALARM) on the rollback alarms, as the ReadAlarms state returns it. */
+  alarms: z
+    .object({ MetricAlarms: z.array(z.object({ AlarmName: z.string() }).loose()).optional() })
+    .loose()
+    .optional(),
+  error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+});
+
+const inputSchema = z.object({ outcome: outcomeSchema, state: stateSchema });
+
+/** The deploy workflow state the handler reads (every part but runId is optional: failures come early). */
+export type DeployWorkflowState = z.infer<typeof stateSchema>;
+
+/** The Lambda payload: `{ outcome, state: $ }`. */
+export type RecordDeploymentInput = z.input<typeof inputSchema>;
+
+export interface RecordDeploymentResult {
+  readonly record: DeploymentRecord;
+  readonly production: ProductionRecord | null;
+}
+
+/** Where the records go (the AWS adapters wrap S3 PutObject and SSM PutParameter). */
+export interface RecordStores {
+  putRunJson(key: string, value: unknown): Promise<void>;
+  putProductionRecord(value: string): Promise<void>;
+}
+
+export interface RecordSettings {
+  readonly endpointName: string;
+  readonly now: () => Date;
+}
+
+/** Builds the records for one outcome and writes them; the production record first, as it is what counts. */
+export async function recordDeployment(
+  input: RecordDeploymentInput,
+  stores: RecordStores,
+  settings: RecordSettings,
+): Promise<RecordDeploymentResult> {
+  const parsed = inputSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new DeploymentRecordError(
+      `invalid input: ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`,
+    );
+  }
+  const { outcome, state } = parsed.data;
+  const newConfig = state.candidate?.names.endpointConfig ?? null;
+  const serving = state.endpoint?.EndpointConfigName ?? null;
+  const alarms = (state.alarms?.MetricAlarms ?? []).map((alarm) => alarm.AlarmName);
+  const recordedAt = settings.now().toISOString();
+
+  let production: ProductionRecord | null = null;
+  if (outcome === 'deployed') {
+    if (!state.candidate || newConfig === null) {
+      throw new DeploymentRecordError('a deployed outcome needs the candidate summary');
+    }
+    if (serving !== newConfig || state.endpoint?.EndpointStatus !== 'InService') {
+      throw new DeploymentRecordError(
+        `refusing to record ${newConfig} as deployed: the endpoint is ${state.endpoint?.EndpointStatus ?? 'unknown'} on ${serving ?? 'no config'}`,
+      );
+    }
+    production = {
+      runId: state.runId,
+      modelName: state.candidate.names.model,
+      endpointConfigName: newConfig,
+      deployedAt: recordedAt,
+      metrics: state.candidate.candidateMetrics,
+    };
+    const value = JSON.stringify(production);
+    if (value.length > PARAMETER_MAX_CHARS) {
+      throw new DeploymentRecordError(
+        `the production record is ${value.length} characters; an SSM parameter holds ${PARAMETER_MAX_CHARS}`,
+      );
+    }
+    await stores.putProductionRecord(value);
+  }
+
+  const record: DeploymentRecord = {
+    runId: state.runId,
+    outcome,
+    endpointName: state.endpoint?.EndpointName ?? settings.endpointName,
+    endpointConfigName: newConfig ?? 'unknown',
+    servingConfigName: serving,
+    reason: reasonFor(outcome, state, newConfig, serving, alarms),
+    alarms,
+    recordedAt,
+  };
+  await stores.putRunJson(runKey(state.runId, 'deployment.json'), record);
+  return { record, production };
+}
+
+function reasonFor(
+  outcome: DeploymentRecord['outcome'],
+  state: DeployWorkflowState,
+  newConfig: string | null,
+  serving: string | null,
+  alarms: string[],
+): string | null {
+  if (outcome === 'deployed') return null;
+  const alarmText = alarms.length
+    ? `alarms in ALARM: ${alarms.join(', ')}`
+    : 'no rollback alarm was in ALARM when checked';
+  const failure = state.endpoint?.FailureReason ? `; FailureReason: ${state.endpoint.FailureReason}` : '';
+  if (outcome === 'rolled-back') {
+    return `auto-rollback: the endpoint serves ${serving ?? 'no config'} instead of ${newConfig ?? 'the candidate'}; ${alarmText}${failure}`;
+  }
+  const what = state.error?.Error
+    ? `${state.error.Error}: ${state.error.Cause ?? 'no cause given'}`
+    : `endpoint ${state.endpoint?.EndpointStatus ?? 'status unknown'}`;
+  return `${what}${failure}; ${alarmText}`;
+}
+
+/** The AWS adapters: S3 (the bucket's default SSE-KMS applies) and an SSM SecureString under the project key. */
+export function awsRecordStores(deps: {
+  readonly s3: S3Client;
+  readonly ssm: SSMClient;
+  readonly bucket: string;
+  readonly parameterName: string;
+  readonly parameterKeyId: string;
+}): RecordStores {
+  return {
+    async putRunJson(key, value) {
+      await deps.s3.send(
+        new PutObjectCommand({
+          Bucket: deps.bucket,
+          Key: key,
+          Body: `${JSON.stringify(value, null, 2)}\n`,
+          ContentType: 'application/json',
+        }),
+      );
+    },
+    async putProductionRecord(value) {
+      await deps.ssm.send(
+        new PutParameterCommand({
+          Name: deps.parameterName,
+          Value: value,
+          Type: 'SecureString',
+          KeyId: deps.parameterKeyId,
+          Overwrite: true,
+          Description: 'reelflow production model version (written by the deploy workflow)',
+        }),
+      );
+    },
+  };
+}
+
+const s3 = new S3Client({});
+const ssm = new SSMClient({});
+
+export const handler = async (input: RecordDeploymentInput): Promise<RecordDeploymentResult> => {
+  try {
+    const result = await recordDeployment(
+      input,
+      awsRecordStores({
+        s3,
+        ssm,
+        bucket: requireEnv('DATA_BUCKET'),
+        parameterName: requireEnv('PRODUCTION_PARAMETER'),
+        parameterKeyId: requireEnv('PARAMETER_KEY_ID'),
+      }),
+      { endpointName: requireEnv('ENDPOINT_NAME'), now: () => new Date() },
+    );
+    logger.info('deployment recorded', { record: result.record });
+    const metric = { deployed: 'Deployments', 'rolled-back': 'Rollbacks', failed: 'DeploymentFailures' }[
+      result.record.outcome
+    ];
+    metrics.addMetric(metric, MetricUnit.Count, 1);
+    return result;
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+};

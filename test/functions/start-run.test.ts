@@ -1,0 +1,180 @@
+import './quiet-powertools';
+import { CodePipelineClient, StartPipelineExecutionCommand } from '@aws-sdk/client-codepipeline';
+import { mockClient } from 'aws-sdk-client-mock';
+import {
+  handler,
+  InvalidTriggerEventError,
+  MAX_VARIABLE_LENGTH,
+  type ObjectCreatedEvent,
+  requestToken,
+  startRun,
+  type PipelineStarter,
+} from '../../functions/pipeline/start-run';
+
+const BUCKET = 'reelflow-data-123456789012-eu-west-1';
+const settings = { pipelineName: 'reelflow-release', bucketName: BUCKET, prefix: 'ratings/' };
+
+function event(
+  key: string,
+  overrides: Partial<ObjectCreatedEvent['detail']['object']> = {},
+): ObjectCreatedEvent {
+  return {
+    version: '0',
+    id: 'event-1',
+    'detail-type': 'Object Created',
+    source: 'aws.s3',
+    account: '123456789012',
+    time: '2026-11-25T00:00:00Z',
+    region: 'eu-west-1',
+    resources: [`arn:aws:s3:::${BUCKET}`],
+    detail: { bucket: { name: BUCKET }, object: { key, size: 10, 'version-id': 'v1', ...overrides } },
+  };
+}
+
+function recordingStarter(): PipelineStarter & { calls: Parameters<PipelineStarter['start']>[0][] } {
+  const calls: Parameters<PipelineStarter['start']>[0][] = [];
+  return {
+    calls,
+    async start(request) {
+      calls.push(request);
+      return 'exec-1';
+    },
+  };
+}
+
+describe('startRun', () => {
+  it('starts the pipeline with the upload key and version id as pipeline variables', async () => {
+    const starter = recordingStarter();
+    const result = await startRun(event('ratings/2026/ratings.csv'), settings, starter);
+
+    expect(result).toEqual({
+      started: true,
+      executionId: 'exec-1',
+      key: 'ratings/2026/ratings.csv',
+      versionId: 'v1',
+    });
+    expect(starter.calls).toEqual([
+      {
+        pipelineName: 'reelflow-release',
+        variables: [
+          { name: 'triggerKey', value: 'ratings/2026/ratings.csv' },
+          { name: 'triggerVersionId', value: 'v1' },
+        ],
+        clientRequestToken: requestToken(BUCKET, 'ratings/2026/ratings.csv', 'v1'),
+      },
+    ]);
+  });
+
+  it('gives a redelivered event the same request token, so it cannot start a second run', async () => {
+    const starter = recordingStarter();
+    await startRun(event('ratings/a.csv'), settings, starter);
+    await startRun({ ...event('ratings/a.csv'), id: 'redelivery' }, settings, starter);
+    await startRun(event('ratings/a.csv', { 'version-id': 'v2' }), settings, starter);
+
+    const [first, again, newVersion] = starter.calls.map((c) => c.clientRequestToken);
+    expect(again).toBe(first);
+    expect(newVersion).not.toBe(first);
+    expect(first).toMatch(/^[a-f0-9]{64}$/);
+  });
+
+  it("records 'unknown' when the event has no version id", async () => {
+    const starter = recordingStarter();
+    const result = await startRun(event('ratings/a.csv', { 'version-id': undefined }), settings, starter);
+
+    expect(result).toMatchObject({ started: true, versionId: 'unknown' });
+    expect(starter.calls[0].variables[1]).toEqual({ name: 'triggerVersionId', value: 'unknown' });
+  });
+
+  it.each([
+    ['a key outside the prefix', event('runs/abc/deployment.json'), 'key is outside ratings/'],
+    ['a folder marker', event('ratings/2026/'), 'folder marker'],
+    [
+      'another bucket',
+      { ...event('ratings/a.csv'), detail: { bucket: { name: 'other' }, object: { key: 'ratings/a.csv' } } },
+      'bucket other is not the data bucket',
+    ],
+  ])('ignores %s', async (_name, input, reason) => {
+    const starter = recordingStarter();
+    const result = await startRun(input as ObjectCreatedEvent, settings, starter);
+
+    expect(result).toEqual({ started: false, reason, key: expect.any(String) });
+    expect(starter.calls).toHaveLength(0);
+  });
+
+  it('clips a key longer than a pipeline variable may be', async () => {
+    const starter = recordingStarter();
+    await startRun(event(`ratings/${'x'.repeat(1200)}`), settings, starter);
+
+    const value = starter.calls[0].variables[0].value;
+    expect(value).toHaveLength(MAX_VARIABLE_LENGTH);
+    expect(value.endsWith('...(truncated)')).toBe(true);
+  });
+
+  it('throws InvalidTriggerEventError for an event that is not Object Created', async () => {
+    const bad = {
+      ...event('ratings/a.csv'),
+      'detail-type': 'Object Deleted',
+    } as unknown as ObjectCreatedEvent;
+    await expect(startRun(bad, settings, recordingStarter())).rejects.toBeInstanceOf(
+      InvalidTriggerEventError,
+    );
+    const noKey = {
+      ...event('ratings/a.csv'),
+      detail: { bucket: { name: BUCKET } },
+    } as unknown as ObjectCreatedEvent;
+    await expect(startRun(noKey, settings, recordingStarter())).rejects.toThrow(/Object Created/);
+  });
+});
+
+describe('handler', () => {
+  const codePipeline = mockClient(CodePipelineClient);
+  const env = { ...process.env };
+
+  beforeEach(() => {
+    codePipeline.reset();
+    process.env = {
+      ...env,
+      PIPELINE_NAME: 'reelflow-release',
+      DATA_BUCKET: BUCKET,
+      RATINGS_PREFIX: 'ratings/',
+    };
+  });
+  afterAll(() => {
+    process.env = env;
+  });
+
+  it('calls StartPipelineExecution with the variables', async () => {
+    codePipeline.on(StartPipelineExecutionCommand).resolves({ pipelineExecutionId: 'exec-9' });
+
+    await expect(handler(event('ratings/u.data'))).resolves.toMatchObject({
+      started: true,
+      executionId: 'exec-9',
+    });
+    const [call] = codePipeline.commandCalls(StartPipelineExecutionCommand);
+    expect(call.args[0].input).toMatchObject({
+      name: 'reelflow-release',
+      variables: [
+        { name: 'triggerKey', value: 'ratings/u.data' },
+        { name: 'triggerVersionId', value: 'v1' },
+      ],
+    });
+  });
+
+  it('rethrows a StartPipelineExecution failure so the invocation is retried and dead-lettered', async () => {
+    codePipeline.on(StartPipelineExecutionCommand).rejects(new Error('PipelineNotFoundException'));
+    await expect(handler(event('ratings/u.data'))).rejects.toThrow('PipelineNotFoundException');
+  });
+
+  it('fails when StartPipelineExecution returns no execution id', async () => {
+    codePipeline.on(StartPipelineExecutionCommand).resolves({});
+    await expect(handler(event('ratings/u.data'))).rejects.toBeInstanceOf(InvalidTriggerEventError);
+  });
+
+  it('fails fast when its environment is incomplete', async () => {
+    delete process.env.PIPELINE_NAME;
+    await expect(handler(event('ratings/u.data'))).rejects.toThrow(
+      'environment variable PIPELINE_NAME is not set',
+    );
+    expect(codePipeline.commandCalls(StartPipelineExecutionCommand)).toHaveLength(0);
+  });
+});
