@@ -1,0 +1,335 @@
+/**
+ * The deploy configuration of reelflow: one typed, validated object read from `cdk.json`
+ * (`context.reelflow`). It embeds the core's ML config under `ml`, so the CDK app and the local runtime
+ * train alike, and adds what only a deployment has: instance types and counts, the blue/green
+ * guardrails, alarm thresholds, the approval e-mail and the API limits.
+ *
+ * Validation happens once, in the app entry (infra/app.ts); constructs receive the parsed object as
+ * props. A bad value fails `cdk synth` with a message naming the key, for example
+ * `invalid config reelflow.endpoint.instanceCount: CANARY traffic routing needs at least 2 instances`.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError, formatIssues, mlConfigSchema } from '../functions/core/config';
+import { TAG_BITS } from '../functions/core/serving/user-tags';
+
+/** The key of the config block in `cdk.json` `context`, and the prefix of every error message. */
+export const CONFIG_CONTEXT_KEY = 'reelflow';
+
+/**
+ * The production variant's name. It must never change between endpoint configs: SageMaker refuses a
+ * blue/green update whose new config renames the variant, so it is a constant, not a setting.
+ */
+export const VARIANT_NAME = 'AllTraffic';
+
+/** Retention periods CloudWatch Logs accepts (days). */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+const positiveInt = z.number().int().positive();
+const instanceType = z
+  .string()
+  .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'expected a SageMaker instance type such as ml.m5.xlarge');
+const capacitySize = z.object({
+  /** INSTANCE_COUNT: `value` instances; CAPACITY_PERCENT: `value` % of the variant's instances. */
+  type: z.enum(['INSTANCE_COUNT', 'CAPACITY_PERCENT']),
+  value: positiveInt,
+});
+
+const trainingSchema = z.strictObject({
+  /** @default 'ml.m5.xlarge' */
+  fmInstanceType: instanceType.default('ml.m5.xlarge'),
+  /** More than one instance shards the train channel by S3 key (Prepare writes one file per shard). @default 1 */
+  fmInstanceCount: positiveInt.max(100).default(1),
+  /** @default 'ml.m5.xlarge' */
+  knnInstanceType: instanceType.default('ml.m5.xlarge'),
+  /** @default 1 */
+  knnInstanceCount: positiveInt.max(100).default(1),
+  /** ML storage volume per training instance, GiB. @default 30 */
+  volumeSizeGb: positiveInt.max(16384).default(30),
+  /** StoppingCondition.MaxRuntimeInSeconds of each training job. @default 14400 (4 h) */
+  maxRuntimeSeconds: positiveInt.min(60).max(2_419_200).default(14_400),
+  /** Managed spot training (cheaper, may wait for capacity). @default false */
+  useSpot: z.boolean().default(false),
+  /** StoppingCondition.MaxWaitTimeInSeconds; required with spot, at least maxRuntimeSeconds. @default - none */
+  maxWaitSeconds: positiveInt.max(2_419_200).optional(),
+});
+
+const transformSchema = z.strictObject({
+  /** @default 'ml.m5.xlarge' */
+  instanceType: instanceType.default('ml.m5.xlarge'),
+  /** @default 1 */
+  instanceCount: positiveInt.max(100).default(1),
+  /** MaxPayloadInMB of the batch transform (MultiRecord batches up to this size). @default 6 */
+  maxPayloadMb: z.number().int().min(1).max(100).default(6),
+});
+
+const endpointSchema = z.strictObject({
+  /**
+   * The live endpoint's name. Lower case: SageMaker ARNs carry names in lower case and the IAM
+   * policies are scoped to that ARN. @default 'reelflow-recommender'
+   */
+  name: z
+    .string()
+    .regex(/^[a-z0-9](-*[a-z0-9]){0,62}$/, 'expected 1-63 lower-case letters, digits and hyphens')
+    .default('reelflow-recommender'),
+  /** @default 'ml.m5.large' */
+  instanceType: instanceType.default('ml.m5.large'),
+  /** Instances of the AllTraffic variant; canary and linear shifts need at least 2. @default 2 */
+  instanceCount: positiveInt.max(100).default(2),
+});
+
+const deploymentSchema = z.strictObject({
+  /** Blue/green traffic shifting. @default 'CANARY' */
+  trafficRouting: z.enum(['CANARY', 'LINEAR', 'ALL_AT_ONCE']).default('CANARY'),
+  /** CANARY: the first share of traffic (<= 50 % of the instances). @default 1 instance */
+  canarySize: capacitySize.default({ type: 'INSTANCE_COUNT', value: 1 }),
+  /** LINEAR: the share shifted per step (10-50 % of the instances). @default 50 % */
+  linearStepSize: capacitySize.default({ type: 'CAPACITY_PERCENT', value: 50 }),
+  /** WaitIntervalInSeconds: the wait after each traffic shift while the alarms watch. @default 300 */
+  waitIntervalSeconds: z.number().int().min(0).max(3600).default(300),
+  /** TerminationWaitInSeconds: the bake before the old fleet is terminated. @default 600 */
+  terminationWaitSeconds: z.number().int().min(0).max(3600).default(600),
+  /** MaximumExecutionTimeoutInSeconds of the update; larger than the sum of the waits. @default 3600 */
+  maxExecutionTimeoutSeconds: z.number().int().min(600).max(28_800).default(3600),
+  /** The deploy workflow's DescribeEndpoint poll interval. @default 60 */
+  pollIntervalSeconds: z.number().int().min(10).max(3600).default(60),
+  /** Polls before the deploy workflow gives up; must cover maxExecutionTimeoutSeconds. @default 90 */
+  maxPolls: positiveInt.max(10_000).default(90),
+  /** The user the post-deployment smoke test asks recommendations for (a user of the data). @default 1 */
+  smokeTestUserId: positiveInt.default(1),
+});
+
+const alarmsSchema = z.strictObject({
+  /** Invocation5XXErrors per minute on the endpoint that trips the rollback alarm. @default 5 */
+  endpoint5xxThreshold: positiveInt.default(5),
+  /** ModelLatency p99 that trips the rollback alarm, milliseconds. @default 500 */
+  modelLatencyP99Ms: z.number().positive().default(500),
+  /** Share of API requests answered 5XX that trips the rollback alarm. @default 0.05 */
+  apiErrorRateThreshold: z.number().gt(0).lt(1).default(0.05),
+  /** Consecutive one-minute periods over the threshold before an alarm fires. @default 2 */
+  evaluationPeriods: z.number().int().min(1).max(10).default(2),
+});
+
+const approvalSchema = z.strictObject({
+  /** Subscribed to the approval and alert topics when set. @default - no subscription */
+  email: z.email().optional(),
+  /** Manual approval timeout (CodePipeline allows 5 to 86400 minutes). @default 4320 (3 days) */
+  timeoutMinutes: z.number().int().min(5).max(86_400).default(4320),
+});
+
+const apiSchema = z.strictObject({
+  /** @default 'prod' */
+  stageName: z
+    .string()
+    .regex(/^[a-zA-Z0-9_]{1,128}$/, 'expected letters, digits and underscores')
+    .default('prod'),
+  /** Steady-state requests per second of the stage. @default 50 */
+  throttleRateLimit: z.number().positive().max(10_000).default(50),
+  /** Burst of the stage. @default 100 */
+  throttleBurstLimit: positiveInt.max(5000).default(100),
+});
+
+const deployConfigObject = z
+  .object({
+    /** Target account; falls back to CDK_DEFAULT_ACCOUNT. @default - the CLI's account */
+    account: z
+      .string()
+      .regex(/^\d{12}$/, 'expected a 12-digit account id')
+      .optional(),
+    /** Target region; falls back to CDK_DEFAULT_REGION. @default - the CLI's region */
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/, 'expected a region such as eu-west-1')
+      .optional(),
+    /**
+     * Every per-run SageMaker name starts with this prefix (`<prefix>-fm-<runId>`, ...); IAM policies are
+     * scoped to it. Lower case because SageMaker ARNs are. @default 'reelflow'
+     */
+    resourcePrefix: z
+      .string()
+      .regex(/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/, 'expected lower-case letters, digits and single hyphens')
+      .max(16)
+      .default('reelflow'),
+    ml: mlConfigSchema.default(() => mlConfigSchema.parse({})),
+    training: trainingSchema.default(() => trainingSchema.parse({})),
+    transform: transformSchema.default(() => transformSchema.parse({})),
+    endpoint: endpointSchema.default(() => endpointSchema.parse({})),
+    deployment: deploymentSchema.default(() => deploymentSchema.parse({})),
+    alarms: alarmsSchema.default(() => alarmsSchema.parse({})),
+    approval: approvalSchema.default(() => approvalSchema.parse({})),
+    api: apiSchema.default(() => apiSchema.parse({})),
+    /**
+     * Memory of the Prepare, BuildVectors and Evaluate functions (MovieLens-32M needs the most Lambda
+     * offers; accounts limited to 3008 MB must request a quota increase or lower this). @default 10240
+     */
+    workflowMemoryMb: z.number().int().min(1024).max(10_240).default(10_240),
+    /** Retention of every log group. @default 30 */
+    logRetentionDays: z
+      .number()
+      .refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), {
+        message: `expected one of ${LOG_RETENTION_DAYS.join(', ')}`,
+      })
+      .default(30),
+  })
+  .strict();
+
+/** The schema of `context.reelflow`: the object above plus the rules that span keys. */
+export const deployConfigSchema = deployConfigObject.superRefine(checkCrossFieldRules);
+
+export type DeployConfig = z.infer<typeof deployConfigObject>;
+export type TrainingConfig = DeployConfig['training'];
+export type TransformConfig = DeployConfig['transform'];
+export type EndpointConfig = DeployConfig['endpoint'];
+export type DeploymentConfig = DeployConfig['deployment'];
+export type AlarmsConfig = DeployConfig['alarms'];
+export type CapacitySize = DeploymentConfig['canarySize'];
+
+/**
+ * Parses and validates the raw `context.reelflow` object (partial: defaults fill the rest).
+ * Throws the core's ConfigError with one line per bad key.
+ */
+export function parseDeployConfig(raw: unknown): DeployConfig {
+  const result = deployConfigSchema.safeParse(raw ?? {});
+  if (!result.success) throw new ConfigError(formatIssues(result.error.issues, CONFIG_CONTEXT_KEY));
+  return result.data;
+}
+
+/** Reads `context.reelflow` from a cdk.json file (the local runtime reads the same block). */
+export function readConfigFromCdkJson(cdkJsonPath: string): DeployConfig {
+  const cdkJson = JSON.parse(readFileSync(cdkJsonPath, 'utf8')) as { context?: Record<string, unknown> };
+  return parseDeployConfig(cdkJson.context?.[CONFIG_CONTEXT_KEY]);
+}
+
+/**
+ * The SSM parameter holding the production record (ProductionRecord JSON). The deploy workflow writes it
+ * and the retrain workflow reads it; the stack never owns it, so `cdk deploy` cannot rewind it.
+ */
+export function productionParameterName(config: Pick<DeployConfig, 'resourcePrefix'>): string {
+  return `/${config.resourcePrefix}/production-model`;
+}
+
+/**
+ * Upper bound of the wait intervals of a blue/green update: one per traffic shift (a canary is two
+ * shifts: the canary, then the rest; a linear update one per step; all-at-once one).
+ */
+export function trafficShiftCount(deployment: DeploymentConfig, instanceCount: number): number {
+  if (deployment.trafficRouting === 'CANARY') return 2;
+  if (deployment.trafficRouting === 'ALL_AT_ONCE') return 1;
+  const step = deployment.linearStepSize;
+  const stepShare = step.type === 'CAPACITY_PERCENT' ? step.value / 100 : step.value / instanceCount;
+  return Math.ceil(1 / stepShare);
+}
+
+/** The longest a blue/green update waits by design: every shift's wait plus the bake (termination wait). */
+export function totalDeploymentWaitSeconds(deployment: DeploymentConfig, instanceCount: number): number {
+  return (
+    trafficShiftCount(deployment, instanceCount) * deployment.waitIntervalSeconds +
+    deployment.terminationWaitSeconds
+  );
+}
+
+/** Rules that span keys; each issue is attached to the key the operator has to change. */
+function checkCrossFieldRules(config: DeployConfig, ctx: z.RefinementCtx): void {
+  const { deployment, endpoint, training, ml } = config;
+  const count = endpoint.instanceCount;
+
+  if (deployment.trafficRouting !== 'ALL_AT_ONCE' && count < 2) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['endpoint', 'instanceCount'],
+      message:
+        `${deployment.trafficRouting} traffic routing needs at least 2 instances (a shift is at most 50 % of ` +
+        `the fleet); got ${count}. Use more instances or deployment.trafficRouting ALL_AT_ONCE`,
+    });
+  } else if (deployment.trafficRouting === 'CANARY') {
+    const share = shareOf(deployment.canarySize, count);
+    if (share > 0.5) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['deployment', 'canarySize', 'value'],
+        message: `the canary must be at most 50 % of the ${count} endpoint instances; got ${describe(deployment.canarySize)}`,
+      });
+    }
+  } else if (deployment.trafficRouting === 'LINEAR') {
+    const share = shareOf(deployment.linearStepSize, count);
+    if (share < 0.1 || share > 0.5) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['deployment', 'linearStepSize', 'value'],
+        message: `a linear step must be 10-50 % of the ${count} endpoint instances; got ${describe(deployment.linearStepSize)}`,
+      });
+    }
+  }
+
+  const waits = totalDeploymentWaitSeconds(deployment, count);
+  if (deployment.maxExecutionTimeoutSeconds <= waits) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['deployment', 'maxExecutionTimeoutSeconds'],
+      message:
+        `must exceed the update's planned waits (${waits} s: every traffic shift's wait interval plus ` +
+        `the termination wait); got ${deployment.maxExecutionTimeoutSeconds}`,
+    });
+  }
+  const pollBudget = deployment.maxPolls * deployment.pollIntervalSeconds;
+  if (pollBudget < deployment.maxExecutionTimeoutSeconds) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['deployment', 'maxPolls'],
+      message:
+        `maxPolls x pollIntervalSeconds (${pollBudget} s) must cover maxExecutionTimeoutSeconds ` +
+        `(${deployment.maxExecutionTimeoutSeconds} s), or the workflow stops watching a running update`,
+    });
+  }
+
+  if (training.useSpot && training.maxWaitSeconds === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['training', 'maxWaitSeconds'],
+      message: 'is required when training.useSpot is true (how long to wait for spot capacity plus training)',
+    });
+  } else if (training.maxWaitSeconds !== undefined && training.maxWaitSeconds < training.maxRuntimeSeconds) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['training', 'maxWaitSeconds'],
+      message: `must be at least training.maxRuntimeSeconds (${training.maxRuntimeSeconds}); got ${training.maxWaitSeconds}`,
+    });
+  }
+
+  if (ml.knn.index_metric !== 'INNER_PRODUCT') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ml', 'knn', 'index_metric'],
+      message:
+        `must be INNER_PRODUCT: the user and movie vectors are built so that their inner product ranks ` +
+        `movies exactly as the FM score does, and the user tags decode from inner products; got ${ml.knn.index_metric}`,
+    });
+  }
+  const minK = TAG_BITS + 1;
+  if (ml.knn.k < minK) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ml', 'knn', 'k'],
+      message:
+        `must be at least ${minK}: each request carries a user tag query whose answer must hold all ` +
+        `${TAG_BITS} tag rows, and the movie query needs neighbours beyond them; got ${ml.knn.k}`,
+    });
+  }
+  if (ml.knn.k < ml.evaluation.topN) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ml', 'knn', 'k'],
+      message: `must be at least ml.evaluation.topN (${ml.evaluation.topN}), the number of movies the API returns; got ${ml.knn.k}`,
+    });
+  }
+}
+
+function shareOf(size: CapacitySize, instanceCount: number): number {
+  return size.type === 'CAPACITY_PERCENT' ? size.value / 100 : size.value / instanceCount;
+}
+
+function describe(size: CapacitySize): string {
+  return size.type === 'CAPACITY_PERCENT' ? `${size.value} %` : `${size.value} instance(s)`;
+}

@@ -1,0 +1,175 @@
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { DeployConfig } from '../config';
+import { ReelflowFunction } from './reelflow-function';
+
+/** The API's one resource, named as the movie app calls it. */
+export const RECOMMEND_RESOURCE = 'recommendEndpoint';
+/** The query string parameter API Gateway requires before the function runs. */
+export const USER_ID_PARAMETER = 'method.request.querystring.user_id';
+
+export interface RecommendApiProps {
+  readonly config: Pick<DeployConfig, 'api' | 'endpoint' | 'logRetentionDays'>;
+  /** Encrypts the access and function logs. */
+  readonly key: kms.IKey;
+}
+
+/**
+ * The recommend API: API Gateway REST `GET /recommendEndpoint?user_id=N` in front of the recommend
+ * Lambda, which invokes the live SageMaker endpoint.
+ *
+ * API Gateway validates the request first (user_id is a required query string parameter, so a missing
+ * one is a clean JSON 400 without invoking the function), the stage is throttled from config, access
+ * logs go as JSON to a KMS-encrypted log group, execution logging and X-Ray are on. The function may
+ * only invoke the one endpoint, whose ARN is built from the configured name: the endpoint belongs to
+ * the deploy workflow, not to this stack.
+ */
+export class RecommendApi extends Construct {
+  readonly api: apigateway.RestApi;
+  readonly function: ReelflowFunction;
+  /** The full URL of `GET /recommendEndpoint` on the deployed stage. */
+  readonly recommendUrl: string;
+  readonly stageName: string;
+
+  constructor(scope: Construct, id: string, props: RecommendApiProps) {
+    super(scope, id);
+    const { api: apiConfig, endpoint, logRetentionDays } = props.config;
+    this.stageName = apiConfig.stageName;
+
+    this.function = new ReelflowFunction(this, 'Handler', {
+      entry: 'functions/api/recommend.ts',
+      description: 'reelflow: GET /recommendEndpoint -> SageMaker InvokeEndpoint',
+      logKey: props.key,
+      logRetentionDays,
+      timeout: Duration.seconds(10),
+      environment: { ENDPOINT_NAME: endpoint.name },
+    });
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['sagemaker:InvokeEndpoint'],
+        resources: [
+          Stack.of(this).formatArn({
+            service: 'sagemaker',
+            resource: 'endpoint',
+            resourceName: endpoint.name,
+          }),
+        ],
+      }),
+    );
+
+    const accessLogs = new logs.LogGroup(this, 'AccessLogs', {
+      retention: logRetentionDays as logs.RetentionDays,
+      encryptionKey: props.key,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.api = new apigateway.RestApi(this, 'Api', {
+      description: 'reelflow movie recommendations',
+      endpointTypes: [apigateway.EndpointType.REGIONAL],
+      cloudWatchRole: true,
+      deployOptions: {
+        stageName: apiConfig.stageName,
+        throttlingRateLimit: apiConfig.throttleRateLimit,
+        throttlingBurstLimit: apiConfig.throttleBurstLimit,
+        loggingLevel: apigateway.MethodLoggingLevel.INFO,
+        dataTraceEnabled: false,
+        metricsEnabled: true,
+        tracingEnabled: true,
+        accessLogDestination: new apigateway.LogGroupLogDestination(accessLogs),
+        accessLogFormat: apigateway.AccessLogFormat.jsonWithStandardFields({
+          caller: false,
+          httpMethod: true,
+          ip: true,
+          protocol: true,
+          requestTime: true,
+          resourcePath: true,
+          responseLength: true,
+          status: true,
+          user: false,
+        }),
+      },
+    });
+
+    const validator = new apigateway.RequestValidator(this, 'QueryValidator', {
+      restApi: this.api,
+      requestValidatorName: 'user-id-required',
+      validateRequestParameters: true,
+      // GET has no body and no model, so this validates nothing; cdk-nag APIG2 expects both switches on.
+      validateRequestBody: true,
+    });
+    this.api.addGatewayResponse('MissingUserId', {
+      type: apigateway.ResponseType.BAD_REQUEST_PARAMETERS,
+      statusCode: '400',
+      responseHeaders: {
+        'Access-Control-Allow-Origin': "'*'",
+        'Content-Type': "'application/json'",
+      },
+      templates: { 'application/json': '{"message":"Missing user_id query string parameter"}' },
+    });
+
+    this.api.root
+      .addResource(RECOMMEND_RESOURCE)
+      .addMethod('GET', new apigateway.LambdaIntegration(this.function), {
+        requestParameters: { [USER_ID_PARAMETER]: true },
+        requestValidator: validator,
+      });
+    this.recommendUrl = this.api.urlForPath(`/${RECOMMEND_RESOURCE}`);
+
+    Validations.of(this.api).acknowledge(
+      {
+        id: 'AwsSolutions-APIG4',
+        reason:
+          'Public, read-only recommendation API called anonymously by the movie app, as the original ' +
+          'service was; abuse is bounded by stage throttling and request validation.',
+      },
+      {
+        id: 'AwsSolutions-COG4',
+        reason: 'Anonymous public API (see APIG4): there is no user pool to authorize against.',
+      },
+      {
+        id: 'AwsSolutions-APIG3',
+        reason:
+          'No WAF web ACL: the API is throttled per stage and only serves GET with one validated ' +
+          'integer parameter; a web ACL can be associated later without changing this stack.',
+      },
+    );
+    const cloudWatchRole = this.api.node.tryFindChild('CloudWatchRole');
+    if (cloudWatchRole) {
+      Validations.of(cloudWatchRole).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        reason:
+          'The account-level role API Gateway uses to write execution logs; the AWS managed policy is the ' +
+          'documented one for this service role.',
+      });
+    }
+  }
+
+  /** API Gateway's 5XXError for the stage (its Average is the share of requests answered 5XX). */
+  metricServerErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api.metricServerError({ ...props, dimensionsMap: this.stageDimensions() });
+  }
+
+  /** API Gateway's 4XXError for the stage. @default statistic Sum */
+  metricClientErrors(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api.metricClientError({ statistic: 'Sum', ...props, dimensionsMap: this.stageDimensions() });
+  }
+
+  /** Requests on the stage. @default statistic Sum */
+  metricRequests(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api.metricCount({ statistic: 'Sum', ...props, dimensionsMap: this.stageDimensions() });
+  }
+
+  /** End-to-end latency on the stage. @default statistic p99 */
+  metricLatency(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.api.metricLatency({ statistic: 'p99', ...props, dimensionsMap: this.stageDimensions() });
+  }
+
+  private stageDimensions(): cloudwatch.DimensionsMap {
+    return { ApiName: this.api.restApiName, Stage: this.stageName };
+  }
+}

@@ -1,0 +1,85 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import type * as codepipeline from 'aws-cdk-lib/aws-codepipeline';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { RATINGS_PREFIX } from './data-bucket';
+import { ReelflowFunction } from './reelflow-function';
+
+export interface RunTriggerProps {
+  /** The data bucket (sends its events to EventBridge). */
+  readonly dataBucket: s3.IBucket;
+  /** The release pipeline a ratings upload starts. */
+  readonly pipeline: codepipeline.IPipeline;
+  readonly key: kms.IKey;
+  readonly logRetentionDays: number;
+}
+
+/**
+ * Upload -> run: an EventBridge rule on the data bucket's "Object Created" events under `ratings/`
+ * invokes the start-run function, which starts the release pipeline with the upload's key and version
+ * id as pipeline variables. Events that cannot be delivered, and invocations that keep failing, land
+ * in a KMS-encrypted dead-letter queue (alarmed by the monitoring construct).
+ */
+export class RunTrigger extends Construct {
+  readonly rule: events.Rule;
+  readonly function: ReelflowFunction;
+  readonly deadLetterQueue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: RunTriggerProps) {
+    super(scope, id);
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: props.key,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter queue of the trigger rule and the start-run function.',
+    });
+
+    this.function = new ReelflowFunction(this, 'StartRun', {
+      entry: 'functions/pipeline/start-run.ts',
+      description: 'reelflow: start the release pipeline for a ratings upload',
+      logKey: props.key,
+      logRetentionDays: props.logRetentionDays,
+      environment: {
+        PIPELINE_NAME: props.pipeline.pipelineName,
+        DATA_BUCKET: props.dataBucket.bucketName,
+        RATINGS_PREFIX,
+      },
+      deadLetterQueue: this.deadLetterQueue,
+    });
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['codepipeline:StartPipelineExecution'],
+        resources: [props.pipeline.pipelineArn],
+      }),
+    );
+
+    this.rule = new events.Rule(this, 'RatingsUploaded', {
+      description: 'reelflow: a ratings upload starts a run',
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [props.dataBucket.bucketName] },
+          object: { key: [{ prefix: RATINGS_PREFIX }] },
+        },
+      },
+    });
+    this.rule.addTarget(
+      new targets.LambdaFunction(this.function, {
+        deadLetterQueue: this.deadLetterQueue,
+        retryAttempts: 8,
+        maxEventAge: Duration.hours(6),
+      }),
+    );
+  }
+}

@@ -1,0 +1,131 @@
+import { Duration, Size, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import type { DeployConfig } from '../config';
+import { grantPrefixAccess } from './bucket-grants';
+import { RATINGS_PREFIX, RUNS_PREFIX } from './data-bucket';
+import { ReelflowFunction } from './reelflow-function';
+
+export interface WorkflowFunctionsProps {
+  readonly config: DeployConfig;
+  readonly dataBucket: s3.IBucket;
+  readonly key: kms.IKey;
+  /** The SSM parameter holding the production record (created by the first deployment, not by the stack). */
+  readonly productionParameterName: string;
+  /** `GET /recommendEndpoint` of the deployed stage, for the smoke test. */
+  readonly recommendUrl: string;
+}
+
+/**
+ * The Lambda handlers the two workflows call, each with its own role scoped to what it touches:
+ *
+ * - prepare: reads `ratings/`, writes the run's prepared data under `runs/`;
+ * - buildVectors: reads the FM artifact, writes k-NN training data and the serving bundle (`runs/`);
+ * - evaluate: reads the transform outputs and test set, writes the evaluation (`runs/`);
+ * - recordDeployment: writes `runs/<runId>/deployment.json` and the production SSM parameter;
+ * - smokeTest: calls the public recommend API (no AWS permissions).
+ *
+ * Every function gets DATA_BUCKET. The three data functions get `workflowMemoryMb` of memory, 10 GiB of
+ * /tmp and Lambda's 15-minute maximum timeout.
+ */
+export class WorkflowFunctions extends Construct {
+  readonly prepare: ReelflowFunction;
+  readonly buildVectors: ReelflowFunction;
+  readonly evaluate: ReelflowFunction;
+  readonly recordDeployment: ReelflowFunction;
+  readonly smokeTest: ReelflowFunction;
+
+  constructor(scope: Construct, id: string, props: WorkflowFunctionsProps) {
+    super(scope, id);
+    const { config, dataBucket, key } = props;
+    const common = {
+      logKey: key,
+      logRetentionDays: config.logRetentionDays,
+    };
+    const heavy = {
+      memorySize: config.workflowMemoryMb,
+      timeout: Duration.minutes(15),
+      ephemeralStorageSize: Size.mebibytes(10_240),
+    };
+    const bucketEnv = { DATA_BUCKET: dataBucket.bucketName };
+
+    this.prepare = new ReelflowFunction(this, 'Prepare', {
+      ...common,
+      entry: 'functions/workflow/prepare.ts',
+      description: 'reelflow: ingest, split and encode the ratings of a run',
+      ...heavy,
+      environment: { ...bucketEnv, RATINGS_PREFIX },
+    });
+    grantPrefixAccess(this.prepare, dataBucket, key, {
+      read: [RATINGS_PREFIX, RUNS_PREFIX],
+      write: [RUNS_PREFIX],
+    });
+
+    this.buildVectors = new ReelflowFunction(this, 'BuildVectors', {
+      ...common,
+      entry: 'functions/workflow/build-vectors.ts',
+      description: 'reelflow: user/movie vectors and serving bundle from the FM artifact',
+      ...heavy,
+      environment: bucketEnv,
+    });
+    grantPrefixAccess(this.buildVectors, dataBucket, key, { read: [RUNS_PREFIX], write: [RUNS_PREFIX] });
+
+    this.evaluate = new ReelflowFunction(this, 'Evaluate', {
+      ...common,
+      entry: 'functions/workflow/evaluate.ts',
+      description: 'reelflow: evaluate candidate and production on the held-out test set',
+      ...heavy,
+      environment: bucketEnv,
+    });
+    grantPrefixAccess(this.evaluate, dataBucket, key, { read: [RUNS_PREFIX], write: [RUNS_PREFIX] });
+
+    this.recordDeployment = new ReelflowFunction(this, 'RecordDeployment', {
+      ...common,
+      entry: 'functions/workflow/record-deployment.ts',
+      description: 'reelflow: record a deployment outcome and the production model',
+      environment: {
+        ...bucketEnv,
+        ENDPOINT_NAME: config.endpoint.name,
+        PRODUCTION_PARAMETER: props.productionParameterName,
+        PARAMETER_KEY_ID: key.keyArn,
+      },
+    });
+    grantPrefixAccess(this.recordDeployment, dataBucket, key, { write: [RUNS_PREFIX] });
+    const stack = Stack.of(this);
+    this.recordDeployment.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ssm:PutParameter'],
+        resources: [productionParameterArn(stack, props.productionParameterName)],
+      }),
+    );
+    this.recordDeployment.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: [key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `ssm.${stack.region}.${stack.urlSuffix}` } },
+      }),
+    );
+
+    this.smokeTest = new ReelflowFunction(this, 'SmokeTest', {
+      ...common,
+      entry: 'functions/workflow/smoke-test.ts',
+      description: 'reelflow: check that the API serves the newly deployed version',
+      timeout: Duration.seconds(60),
+      environment: {
+        API_URL: props.recommendUrl,
+        SMOKE_TEST_USER_ID: String(config.deployment.smokeTestUserId),
+      },
+    });
+  }
+}
+
+/** The ARN of the production record's SSM parameter (names start with `/`). */
+export function productionParameterArn(stack: Stack, parameterName: string): string {
+  return stack.formatArn({
+    service: 'ssm',
+    resource: 'parameter',
+    resourceName: parameterName.replace(/^\//, ''),
+  });
+}

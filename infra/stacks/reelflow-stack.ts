@@ -1,0 +1,155 @@
+import { Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+import { DeployWorkflow } from '../../pipeline/deploy-workflow';
+import { ReleasePipeline } from '../../pipeline/release-pipeline';
+import { RetrainWorkflow } from '../../pipeline/retrain-workflow';
+import { type DeployConfig, productionParameterName } from '../config';
+import { grantPrefixAccess } from '../constructs/bucket-grants';
+import { dataBucketName, RUNS_PREFIX } from '../constructs/data-bucket';
+import { acknowledge } from '../constructs/nag-findings';
+import { Monitoring } from '../constructs/monitoring';
+import { Notifications } from '../constructs/notifications';
+import { RecommendApi } from '../constructs/recommend-api';
+import { ReelflowFunction } from '../constructs/reelflow-function';
+import { RollbackAlarms } from '../constructs/rollback-alarms';
+import { RunTrigger } from '../constructs/run-trigger';
+import { SageMakerRoles } from '../constructs/sagemaker-roles';
+import { ServingImage } from '../constructs/serving-image';
+import { WorkflowFunctions } from '../constructs/workflow-functions';
+
+export interface ReelflowStackProps extends StackProps {
+  /** The validated deploy configuration. */
+  readonly config: DeployConfig;
+  /** From ReelflowDataStack (the data bucket is addressed by its deterministic name, see dataBucketName). */
+  readonly key: kms.IKey;
+  /**
+   * Name of the access-log bucket (from ReelflowDataStack). Passed as a name, not the bucket: the
+   * artifact bucket logging into the bucket object would make the data stack depend on this one.
+   */
+  readonly accessLogBucketName: string;
+}
+
+/**
+ * Everything of reelflow that is not data: the trigger, the release pipeline and its two workflows,
+ * the serving image and roles, the recommend API, notifications and monitoring. The stack only wires
+ * constructs together.
+ *
+ * It owns no SageMaker model, endpoint config, endpoint or production parameter: those belong to the
+ * pipeline, so a `cdk deploy` after a pipeline deployment never reverts the live model.
+ */
+export class ReelflowStack extends Stack {
+  readonly retrain: RetrainWorkflow;
+  readonly deploy: DeployWorkflow;
+  readonly release: ReleasePipeline;
+  readonly api: RecommendApi;
+
+  constructor(scope: Construct, id: string, props: ReelflowStackProps) {
+    super(scope, id, props);
+    const { config, key } = props;
+    const parameterName = productionParameterName(config);
+    const dataBucket = s3.Bucket.fromBucketAttributes(this, 'DataBucket', {
+      bucketName: dataBucketName(this, config.resourcePrefix),
+      encryptionKey: key,
+    });
+
+    const notifications = new Notifications(this, 'Notifications', { key, email: config.approval.email });
+    const servingImage = new ServingImage(this, 'ServingImage');
+    const roles = new SageMakerRoles(this, 'SageMakerRoles', { dataBucket, key, servingImage });
+
+    this.api = new RecommendApi(this, 'RecommendApi', { config, key });
+    const rollbackAlarms = new RollbackAlarms(this, 'RollbackAlarms', {
+      endpointName: config.endpoint.name,
+      api: this.api,
+      thresholds: config.alarms,
+    });
+
+    const functions = new WorkflowFunctions(this, 'WorkflowFunctions', {
+      config,
+      dataBucket,
+      key,
+      productionParameterName: parameterName,
+      recommendUrl: this.api.recommendUrl,
+    });
+
+    this.retrain = new RetrainWorkflow(this, 'Retrain', {
+      config,
+      key,
+      prepare: functions.prepare,
+      buildVectors: functions.buildVectors,
+      evaluate: functions.evaluate,
+      alerts: notifications.alerts,
+      trainingRole: roles.trainingRole,
+      modelRole: roles.modelRole,
+      servingImageUri: servingImage.imageUri,
+      productionParameterName: parameterName,
+    });
+    this.deploy = new DeployWorkflow(this, 'Deploy', {
+      config,
+      dataBucket,
+      key,
+      recordDeployment: functions.recordDeployment,
+      smokeTest: functions.smokeTest,
+      alerts: notifications.alerts,
+      rollbackAlarmNames: rollbackAlarms.alarmNames,
+    });
+
+    const summarize = new ReelflowFunction(this, 'Summarize', {
+      entry: 'functions/pipeline/summarize.ts',
+      description: 'reelflow: approval summary (metrics vs production, report link) for the Approve stage',
+      logKey: key,
+      logRetentionDays: config.logRetentionDays,
+      environment: { DATA_BUCKET: dataBucket.bucketName },
+    });
+    grantPrefixAccess(summarize, dataBucket, key, { read: [RUNS_PREFIX] });
+    if (summarize.role) {
+      acknowledge(summarize.role, {
+        'AwsSolutions-IAM5[Resource::*]':
+          'codepipeline:PutJobSuccessResult and PutJobFailureResult (granted by the Lambda invoke action) and ' +
+          'X-Ray tracing have no resource-level permissions.',
+      });
+    }
+
+    const accessLogBucket = s3.Bucket.fromBucketName(this, 'AccessLogBucket', props.accessLogBucketName);
+    this.release = new ReleasePipeline(this, 'Release', {
+      retrain: this.retrain.stateMachine,
+      deploy: this.deploy.stateMachine,
+      summarize,
+      approvalTopic: notifications.approvals,
+      approvalTimeout: Duration.minutes(config.approval.timeoutMinutes),
+      key,
+      accessLogBucket,
+      logRetentionDays: config.logRetentionDays,
+    });
+    Validations.of(this.release).acknowledge({
+      id: 'annotation::@aws-cdk/aws-s3:accessLogsPolicyNotAdded',
+      reason:
+        'The access-log bucket lives in ReelflowDataStack and allows log delivery from this account; adding ' +
+        'a per-bucket statement here would make the data stack depend on this one.',
+    });
+
+    const trigger = new RunTrigger(this, 'RunTrigger', {
+      dataBucket,
+      pipeline: this.release.pipeline,
+      key,
+      logRetentionDays: config.logRetentionDays,
+    });
+
+    new Monitoring(this, 'Monitoring', {
+      retrain: this.retrain.stateMachine,
+      deploy: this.deploy.stateMachine,
+      endpointName: config.endpoint.name,
+      api: this.api,
+      rollbackAlarms,
+      stageFunctions: {
+        prepare: functions.prepare,
+        'build vectors': functions.buildVectors,
+        evaluate: functions.evaluate,
+      },
+      startRunDeadLetters: trigger.deadLetterQueue,
+      alerts: notifications.alerts,
+      gate: config.ml.gate,
+    });
+  }
+}

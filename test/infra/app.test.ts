@@ -1,0 +1,619 @@
+import { Stack } from 'aws-cdk-lib';
+import { Match } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { resolveEnvironment } from '../../infra/app';
+import { parseDeployConfig } from '../../infra/config';
+import { DEPLOY_STATES } from '../../pipeline/deploy-workflow';
+import type { AslDefinition } from '../../pipeline/render';
+import { RETRAIN_STATES } from '../../pipeline/retrain-workflow';
+import {
+  actionsOf,
+  policyStatements,
+  resourcesOf,
+  statementsOfRole,
+  synthApp,
+  type SynthesizedApp,
+} from './synth-app';
+
+let built: SynthesizedApp;
+
+beforeAll(() => {
+  built = synthApp();
+});
+
+/**
+ * A template value with its intrinsics flattened the way cdk-nag prints them (`arn:<AWS::Partition>:...`,
+ * `<Logical.Arn>`), keeping JSON text intact (cdk-nag's own flattener rewrites braces).
+ */
+function flat(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) return value.map(flat).join(',');
+  const [[name, arg]] = Object.entries(value as Record<string, unknown>);
+  if (name === 'Fn::Join') return (arg as [string, unknown[]])[1].map(flat).join((arg as [string])[0]);
+  if (name === 'Ref') return `<${String(arg)}>`;
+  if (name === 'Fn::GetAtt') return `<${(arg as string[]).join('.')}>`;
+  return `<${name}>`;
+}
+
+/** The definition of a state machine of the synthesized stack, with its references as placeholders. */
+function definitionOf(logicalIdPrefix: string): AslDefinition {
+  const machines = built.template.findResources('AWS::StepFunctions::StateMachine');
+  const [, machine] = Object.entries(machines).find(([id]) => id.startsWith(logicalIdPrefix)) ?? [];
+  return JSON.parse(flat(machine?.Properties.DefinitionString)) as AslDefinition;
+}
+
+describe('ReelflowDataStack', () => {
+  it('keeps the logical ids of its stateful resources', () => {
+    const ids = (type: string) => Object.keys(built.dataTemplate.findResources(type));
+    expect(ids('AWS::KMS::Key')).toEqual(['ReelflowKey']);
+    expect(ids('AWS::S3::Bucket').sort()).toEqual(['AccessLogBucket', 'DataBucket']);
+  });
+
+  it('retains the key and both buckets when the stack is deleted', () => {
+    for (const id of ['ReelflowKey', 'DataBucket', 'AccessLogBucket']) {
+      const resource = built.dataTemplate.toJSON().Resources[id];
+      expect(resource).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    }
+  });
+
+  it('rotates the customer-managed key and lets CloudWatch Logs and alarms use it', () => {
+    built.dataTemplate.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'AllowCloudWatchLogs',
+            Condition: { ArnLike: { 'kms:EncryptionContext:aws:logs:arn': Match.anyValue() } },
+          }),
+          Match.objectLike({
+            Sid: 'AllowCloudWatchAlarmsToEncryptedTopics',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('makes the data bucket versioned, KMS-encrypted, private, access-logged and an EventBridge source', () => {
+    built.dataTemplate.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: Match.anyValue(),
+      VersioningConfiguration: { Status: 'Enabled' },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          {
+            BucketKeyEnabled: true,
+            ServerSideEncryptionByDefault: {
+              SSEAlgorithm: 'aws:kms',
+              KMSMasterKeyID: { 'Fn::GetAtt': ['ReelflowKey', 'Arn'] },
+            },
+          },
+        ],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LoggingConfiguration: {
+        DestinationBucketName: { Ref: 'AccessLogBucket' },
+        LogFilePrefix: 'data-bucket/',
+      },
+      NotificationConfiguration: { EventBridgeConfiguration: { EventBridgeEnabled: true } },
+    });
+  });
+
+  it('denies every request to either bucket without TLS 1.2', () => {
+    const policies = built.dataTemplate.findResources('AWS::S3::BucketPolicy');
+    expect(Object.keys(policies)).toHaveLength(2);
+    for (const policy of Object.values(policies)) {
+      expect(policy.Properties.PolicyDocument.Statement).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            Effect: 'Deny',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+          expect.objectContaining({
+            Effect: 'Deny',
+            Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } },
+          }),
+        ]),
+      );
+    }
+  });
+
+  it('lets S3 deliver access logs from buckets of this account only', () => {
+    built.dataTemplate.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: 'AccessLogBucket' },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'AllowAccountServerAccessLogs',
+            Principal: { Service: 'logging.s3.amazonaws.com' },
+            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+          }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('ReelflowStack', () => {
+  describe('trigger', () => {
+    it('starts a run for Object Created events under ratings/ of the data bucket', () => {
+      built.template.hasResourceProperties('AWS::Events::Rule', {
+        EventPattern: {
+          source: ['aws.s3'],
+          'detail-type': ['Object Created'],
+          detail: {
+            bucket: { name: [Match.anyValue()] },
+            object: { key: [{ prefix: 'ratings/' }] },
+          },
+        },
+        Targets: [
+          Match.objectLike({
+            DeadLetterConfig: { Arn: Match.anyValue() },
+            RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21600 },
+          }),
+        ],
+      });
+    });
+
+    it('lets start-run start only the release pipeline, which it names by environment', () => {
+      const statements = statementsOfRole(built.template, 'RunTriggerStartRunRole');
+      const start = statements.find((s) => actionsOf(s).includes('codepipeline:StartPipelineExecution'));
+      expect(flat(start?.Resource)).toMatch(
+        /^arn:<AWS::Partition>:codepipeline:<AWS::Region>:<AWS::AccountId>:<.*Pipeline/,
+      );
+      built.template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: {
+          Variables: Match.objectLike({
+            PIPELINE_NAME: { Ref: Match.stringLikeRegexp('^ReleasePipeline') },
+            RATINGS_PREFIX: 'ratings/',
+          }),
+        },
+      });
+    });
+  });
+
+  describe('recommend API', () => {
+    it('requires user_id and validates requests before invoking the function', () => {
+      built.template.hasResourceProperties('AWS::ApiGateway::Method', {
+        HttpMethod: 'GET',
+        RequestParameters: { 'method.request.querystring.user_id': true },
+        RequestValidatorId: { Ref: Match.stringLikeRegexp('QueryValidator') },
+        Integration: { Type: 'AWS_PROXY' },
+      });
+      built.template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'recommendEndpoint' });
+      built.template.hasResourceProperties('AWS::ApiGateway::RequestValidator', {
+        ValidateRequestParameters: true,
+      });
+    });
+
+    it('answers a missing user_id with a JSON 400', () => {
+      built.template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+        ResponseType: 'BAD_REQUEST_PARAMETERS',
+        StatusCode: '400',
+        ResponseTemplates: { 'application/json': '{"message":"Missing user_id query string parameter"}' },
+      });
+    });
+
+    it('throttles the stage from config, logs access as JSON, and traces', () => {
+      built.template.hasResourceProperties('AWS::ApiGateway::Stage', {
+        StageName: 'prod',
+        TracingEnabled: true,
+        AccessLogSetting: {
+          DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('RecommendApiAccessLogs'), 'Arn'] },
+          Format: Match.stringLikeRegexp('"requestId":"\\$context.requestId"'),
+        },
+        MethodSettings: [
+          Match.objectLike({
+            HttpMethod: '*',
+            ResourcePath: '/*',
+            ThrottlingRateLimit: 50,
+            ThrottlingBurstLimit: 100,
+            LoggingLevel: 'INFO',
+            MetricsEnabled: true,
+          }),
+        ],
+      });
+    });
+
+    it('lets the recommend function invoke the one configured endpoint, which the stack does not own', () => {
+      const statements = statementsOfRole(built.template, 'RecommendApiHandlerRole');
+      const invoke = statements.find((s) => actionsOf(s).includes('sagemaker:InvokeEndpoint'));
+      expect(flat(invoke?.Resource)).toBe(
+        'arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint/reelflow-recommender',
+      );
+      built.template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: { Variables: Match.objectLike({ ENDPOINT_NAME: 'reelflow-recommender' }) },
+      });
+    });
+  });
+
+  describe('Lambda functions', () => {
+    it('run Node.js 22 on arm64 with tracing and their own log group', () => {
+      const functions = Object.values(built.template.findResources('AWS::Lambda::Function'));
+      expect(functions).toHaveLength(8);
+      for (const fn of functions) {
+        expect(fn.Properties).toMatchObject({
+          Runtime: 'nodejs22.x',
+          Architectures: ['arm64'],
+          TracingConfig: { Mode: 'Active' },
+          LoggingConfig: { LogGroup: { Ref: expect.stringMatching(/Logs/) } },
+        });
+      }
+    });
+
+    it('do not use the AWS managed basic execution role (it writes to every log group)', () => {
+      const roles = Object.values(built.template.findResources('AWS::IAM::Role'));
+      for (const role of roles) {
+        expect(JSON.stringify(role.Properties.ManagedPolicyArns ?? [])).not.toContain(
+          'AWSLambdaBasicExecutionRole',
+        );
+      }
+    });
+  });
+
+  describe('encryption', () => {
+    it('encrypts every log group with the project key and keeps logs for the configured days', () => {
+      const groups = Object.values(built.template.findResources('AWS::Logs::LogGroup'));
+      expect(groups.length).toBeGreaterThanOrEqual(12);
+      for (const group of groups) {
+        expect(group.Properties).toMatchObject({
+          KmsKeyId: { 'Fn::ImportValue': expect.stringContaining('ReelflowKey') },
+          RetentionInDays: 30,
+        });
+      }
+    });
+
+    it('encrypts both topics and refuses publishing without TLS', () => {
+      const topics = Object.values(built.template.findResources('AWS::SNS::Topic'));
+      expect(topics).toHaveLength(2);
+      for (const topic of topics) {
+        expect(topic.Properties.KmsMasterKeyId).toEqual({
+          'Fn::ImportValue': expect.stringContaining('ReelflowKey'),
+        });
+      }
+      const policies = Object.values(built.template.findResources('AWS::SNS::TopicPolicy'));
+      for (const policy of policies) {
+        expect(policy.Properties.PolicyDocument.Statement).toEqual(
+          expect.arrayContaining([
+            expect.objectContaining({
+              Effect: 'Deny',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+          ]),
+        );
+      }
+    });
+
+    it('encrypts the dead-letter queue with the project key', () => {
+      built.template.hasResourceProperties('AWS::SQS::Queue', {
+        KmsMasterKeyId: { 'Fn::ImportValue': Match.stringLikeRegexp('ReelflowKey') },
+      });
+    });
+  });
+
+  describe('no drift', () => {
+    it('owns no SageMaker model, endpoint config or endpoint, and no production parameter', () => {
+      for (const type of [
+        'AWS::SageMaker::Model',
+        'AWS::SageMaker::EndpointConfig',
+        'AWS::SageMaker::Endpoint',
+        'AWS::SSM::Parameter',
+      ]) {
+        built.template.resourceCountIs(type, 0);
+        built.dataTemplate.resourceCountIs(type, 0);
+      }
+    });
+  });
+
+  describe('rollback alarms', () => {
+    it.each([
+      ['reelflow-recommender-rollback-5xx', 'Invocation5XXErrors', 'Sum', 5],
+      ['reelflow-recommender-rollback-model-latency-p99', 'ModelLatency', 'p99', 500_000],
+    ])('watches the endpoint: %s', (name, metric, statistic, threshold) => {
+      built.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: name,
+        Namespace: 'AWS/SageMaker',
+        MetricName: metric,
+        Dimensions: Match.arrayWith([
+          { Name: 'EndpointName', Value: 'reelflow-recommender' },
+          { Name: 'VariantName', Value: 'AllTraffic' },
+        ]),
+        Period: 60,
+        Threshold: threshold,
+        EvaluationPeriods: 2,
+        TreatMissingData: 'notBreaching',
+        ...(statistic === 'Sum' ? { Statistic: 'Sum' } : { ExtendedStatistic: 'p99' }),
+        AlarmActions: [{ Ref: Match.stringLikeRegexp('NotificationsAlerts') }],
+      });
+    });
+
+    it("watches the recommend API's 5XX rate", () => {
+      built.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: 'reelflow-recommender-rollback-api-5xx-rate',
+        Namespace: 'AWS/ApiGateway',
+        MetricName: '5XXError',
+        Statistic: 'Average',
+        Threshold: 0.05,
+        Dimensions: Match.arrayWith([{ Name: 'Stage', Value: 'prod' }]),
+      });
+    });
+  });
+
+  describe('monitoring', () => {
+    it('has a dashboard with runs, stage durations, endpoint, API and model metrics per version', () => {
+      const [dashboard] = Object.values(built.template.findResources('AWS::CloudWatch::Dashboard'));
+      const body = flat(dashboard.Properties.DashboardBody);
+      for (const title of [
+        'Runs: retrain executions',
+        'Runs: deploy executions',
+        'Stage durations: workflows (ms)',
+        'Stage durations: data steps (ms)',
+        'Endpoint: invocations and errors',
+        'Endpoint: model latency (microseconds)',
+        'API: requests and errors',
+        'Model metric per version: ndcg@10',
+        'Model metric per version: recall@10',
+      ]) {
+        expect(body).toContain(title);
+      }
+      expect(body).toContain(
+        `SEARCH('{Reelflow,Model,RunId,service} MetricName=\\"ndcg_at_10\\"', 'Maximum', 86400)`,
+      );
+    });
+
+    it('alarms on undeliverable uploads, recommend function errors and timed-out workflows', () => {
+      for (const metric of ['ApproximateNumberOfMessagesVisible', 'Errors', 'ExecutionsTimedOut']) {
+        built.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          MetricName: metric,
+          AlarmActions: [{ Ref: Match.stringLikeRegexp('NotificationsAlerts') }],
+        });
+      }
+    });
+  });
+
+  describe('state machines', () => {
+    it('are Standard workflows that log every event and trace', () => {
+      const machines = Object.values(built.template.findResources('AWS::StepFunctions::StateMachine'));
+      expect(machines).toHaveLength(2);
+      for (const machine of machines) {
+        expect(machine.Properties).toMatchObject({
+          StateMachineType: 'STANDARD',
+          TracingConfiguration: { Enabled: true },
+          LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true },
+        });
+      }
+    });
+
+    it('deploy the retrain definition with its states and SageMaker .sync integrations', () => {
+      const definition = definitionOf('RetrainStateMachine');
+      expect(Object.keys(definition.States).sort()).toEqual(
+        Object.values(RETRAIN_STATES)
+          .filter((name) => !['TransformCandidate', 'TransformProduction'].includes(name))
+          .sort(),
+      );
+      expect(definition.States.TrainFM.Resource).toBe(
+        'arn:<AWS::Partition>:states:::sagemaker:createTrainingJob.sync',
+      );
+      expect(definition.States.TrainFM.Parameters).toMatchObject({ EnableNetworkIsolation: true });
+    });
+
+    it('deploy the deploy definition with UpdateEndpoint as an SDK call carrying the guardrails', () => {
+      const definition = definitionOf('DeployStateMachine');
+      expect(Object.keys(definition.States).sort()).toEqual(Object.values(DEPLOY_STATES).sort());
+      expect(definition.States.UpdateEndpoint).toMatchObject({
+        Resource: 'arn:<AWS::Partition>:states:::aws-sdk:sagemaker:updateEndpoint',
+        Parameters: {
+          DeploymentConfig: {
+            BlueGreenUpdatePolicy: {
+              TrafficRoutingConfiguration: {
+                Type: 'CANARY',
+                CanarySize: { Type: 'INSTANCE_COUNT', Value: 1 },
+              },
+            },
+            AutoRollbackConfiguration: {
+              Alarms: [
+                { AlarmName: 'reelflow-recommender-rollback-5xx' },
+                { AlarmName: 'reelflow-recommender-rollback-model-latency-p99' },
+                { AlarmName: 'reelflow-recommender-rollback-api-5xx-rate' },
+              ],
+            },
+          },
+        },
+      });
+    });
+  });
+
+  describe('IAM', () => {
+    const RESOURCE_LESS_ACTIONS = new Set([
+      'xray:PutTraceSegments',
+      'xray:PutTelemetryRecords',
+      'xray:GetSamplingRules',
+      'xray:GetSamplingTargets',
+      'codepipeline:PutJobSuccessResult',
+      'codepipeline:PutJobFailureResult',
+      'lambda:ListFunctions',
+      'ecr:GetAuthorizationToken',
+      'cloudwatch:PutMetricData',
+      // Step Functions logging to CloudWatch Logs (vended log delivery).
+      'logs:CreateLogDelivery',
+      'logs:GetLogDelivery',
+      'logs:UpdateLogDelivery',
+      'logs:DeleteLogDelivery',
+      'logs:ListLogDeliveries',
+      'logs:PutResourcePolicy',
+      'logs:DescribeResourcePolicies',
+      'logs:DescribeLogGroups',
+    ]);
+
+    it('uses Resource "*" only for actions that allow no resource', () => {
+      const starred = policyStatements(built.template).filter(({ statement }) =>
+        resourcesOf(statement).includes('*'),
+      );
+      expect(starred.length).toBeGreaterThan(0);
+      for (const { policy, statement } of starred) {
+        for (const action of actionsOf(statement)) {
+          expect({ policy, action, allowed: RESOURCE_LESS_ACTIONS.has(action) }).toEqual({
+            policy,
+            action,
+            allowed: true,
+          });
+        }
+      }
+    });
+
+    it('limits cloudwatch:PutMetricData to the SageMaker namespaces', () => {
+      const putMetric = policyStatements(built.template).filter(({ statement }) =>
+        actionsOf(statement).includes('cloudwatch:PutMetricData'),
+      );
+      expect(putMetric).toHaveLength(2);
+      for (const { statement } of putMetric) {
+        expect(statement.Condition).toEqual({ StringLike: { 'cloudwatch:namespace': '/aws/sagemaker/*' } });
+      }
+    });
+
+    it('passes roles only to SageMaker', () => {
+      const passRole = policyStatements(built.template).filter(({ statement }) =>
+        actionsOf(statement).includes('iam:PassRole'),
+      );
+      expect(passRole.length).toBeGreaterThan(0);
+      for (const { statement } of passRole) {
+        expect(statement.Condition).toEqual({
+          StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' },
+        });
+      }
+    });
+
+    it('scopes data bucket objects to the runs/ and ratings/ prefixes', () => {
+      const objectStatements = policyStatements(built.template).filter(({ statement }) =>
+        actionsOf(statement).some((a) => ['s3:GetObject', 's3:PutObject'].includes(a)),
+      );
+      const dataBucketResources = objectStatements
+        .flatMap(({ statement }) => resourcesOf(statement).map(flat))
+        .filter((resource) => resource.includes('reelflow-data-'));
+      expect(dataBucketResources.length).toBeGreaterThan(0);
+      for (const resource of dataBucketResources) expect(resource).toMatch(/\/(runs|ratings)\/\*$/);
+    });
+
+    it('limits the prepare function to reading ratings/ and writing runs/', () => {
+      const statements = statementsOfRole(built.template, 'WorkflowFunctionsPrepareRole');
+      const read = statements.find((s) => actionsOf(s).includes('s3:GetObject'));
+      const write = statements.find((s) => actionsOf(s).includes('s3:PutObject'));
+      expect(resourcesOf(read!).map(flat)).toEqual([
+        expect.stringMatching(/reelflow-data-.*\/ratings\/\*$/),
+        expect.stringMatching(/reelflow-data-.*\/runs\/\*$/),
+      ]);
+      expect(resourcesOf(write!).map(flat)).toEqual([expect.stringMatching(/\/runs\/\*$/)]);
+      const list = statements.find((s) => actionsOf(s).includes('s3:ListBucket'));
+      expect(list?.Condition).toEqual({
+        StringLike: { 's3:prefix': ['ratings/', 'ratings/*', 'runs/', 'runs/*'] },
+      });
+    });
+
+    it('scopes the retrain workflow to its own training jobs, transform jobs and models', () => {
+      const statements = statementsOfRole(built.template, 'RetrainStateMachineRole');
+      const resourcesFor = (action: string) =>
+        statements.filter((s) => actionsOf(s).includes(action)).flatMap((s) => resourcesOf(s).map(flat));
+      const arn = 'arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>';
+      expect(resourcesFor('sagemaker:CreateTrainingJob')).toEqual([`${arn}:training-job/reelflow-*`]);
+      expect(resourcesFor('sagemaker:CreateTransformJob')).toEqual([`${arn}:transform-job/reelflow-*`]);
+      expect(resourcesFor('sagemaker:CreateModel')).toEqual([`${arn}:model/reelflow-*`]);
+      expect(resourcesFor('ssm:getParameter')).toEqual([
+        'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/reelflow/production-model',
+      ]);
+      expect(resourcesFor('sagemaker:UpdateEndpoint')).toEqual([]);
+    });
+
+    it('scopes the deploy workflow to the one endpoint, its configs and the rollback alarms', () => {
+      const statements = statementsOfRole(built.template, 'DeployStateMachineRole');
+      const resourcesFor = (action: string) =>
+        statements
+          .filter((s) => actionsOf(s).some((a) => a.toLowerCase() === action.toLowerCase()))
+          .flatMap((s) => resourcesOf(s).map(flat));
+      const arn = 'arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>';
+      expect(resourcesFor('sagemaker:updateEndpoint')).toEqual([
+        `${arn}:endpoint/reelflow-recommender`,
+        `${arn}:endpoint-config/reelflow-*`,
+      ]);
+      expect(resourcesFor('sagemaker:describeEndpoint')).toEqual([`${arn}:endpoint/reelflow-recommender`]);
+      expect(resourcesFor('sagemaker:CreateEndpointConfig')).toEqual([`${arn}:endpoint-config/reelflow-*`]);
+      expect(resourcesFor('cloudwatch:DescribeAlarms')).toEqual(
+        expect.arrayContaining([
+          'arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:reelflow-recommender-rollback-5xx',
+        ]),
+      );
+      expect(resourcesFor('sagemaker:CreateTrainingJob')).toEqual([]);
+    });
+
+    it('lets only the record-deployment function write the production parameter', () => {
+      const writers = policyStatements(built.template).filter(({ statement }) =>
+        actionsOf(statement).includes('ssm:PutParameter'),
+      );
+      expect(writers).toHaveLength(1);
+      expect(writers[0].policy).toMatch(/^WorkflowFunctionsRecordDeploymentRole/);
+      expect(flat(writers[0].statement.Resource)).toBe(
+        'arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter/reelflow/production-model',
+      );
+    });
+  });
+});
+
+describe('cdk-nag', () => {
+  it('reports no unacknowledged AwsSolutions finding', () => {
+    const report = new AwsSolutionsChecks().validateScope(built.app);
+    expect(report.violations.map((v) => `${v.ruleName} ${v.violatingResources[0]?.constructPath}`)).toEqual(
+      [],
+    );
+  });
+
+  it('acknowledges findings with a written reason each', () => {
+    const acknowledgements = [built.dataStack, built.stack].flatMap((stack) =>
+      stack.node
+        .findAll()
+        .flatMap((c) => c.node.metadata.filter((m) => m.type === 'aws:cdk:acknowledged-rules'))
+        .flatMap((m) => Object.entries(m.data as Record<string, string>)),
+    );
+    expect(acknowledgements.length).toBeGreaterThan(0);
+    for (const [id, reason] of acknowledgements) {
+      expect({ id, explained: reason.length > 30 }).toEqual({ id, explained: true });
+    }
+  });
+});
+
+describe('configuration', () => {
+  it('fails synth with a message naming the bad key', () => {
+    expect(() => synthApp({ endpoint: { instanceCount: 1 } })).toThrow(
+      /^invalid config reelflow\.endpoint\.instanceCount: CANARY traffic routing needs at least 2 instances/,
+    );
+    expect(() => synthApp({ alarms: { modelLatencyP99Ms: -5 } })).toThrow(
+      /invalid config reelflow\.alarms\.modelLatencyP99Ms/,
+    );
+  });
+});
+
+describe('resolveEnvironment', () => {
+  it('prefers the config, then the CLI defaults, and ignores empty values', () => {
+    const config = parseDeployConfig({});
+    expect(
+      resolveEnvironment(config, { CDK_DEFAULT_ACCOUNT: '111111111111', CDK_DEFAULT_REGION: 'eu-west-1' }),
+    ).toEqual({
+      account: '111111111111',
+      region: 'eu-west-1',
+    });
+    expect(resolveEnvironment({ ...config, account: '222222222222', region: 'us-west-2' }, {})).toEqual({
+      account: '222222222222',
+      region: 'us-west-2',
+    });
+    expect(resolveEnvironment(config, { CDK_DEFAULT_REGION: '' })).toEqual({
+      account: undefined,
+      region: undefined,
+    });
+  });
+
+  it('is the env of both stacks', () => {
+    expect(Stack.of(built.stack).region).toBe(Stack.of(built.dataStack).region);
+  });
+});

@@ -1,0 +1,203 @@
+import * as path from 'node:path';
+import { ConfigError } from '../../functions/core/config';
+import {
+  parseDeployConfig,
+  productionParameterName,
+  readConfigFromCdkJson,
+  totalDeploymentWaitSeconds,
+  trafficShiftCount,
+  VARIANT_NAME,
+} from '../../infra/config';
+
+const CDK_JSON = path.join(__dirname, '..', '..', 'cdk.json');
+
+describe('parseDeployConfig', () => {
+  it('fills documented defaults: canary on two instances, inner-product k-NN, no spot', () => {
+    const config = parseDeployConfig({});
+    expect(config.resourcePrefix).toBe('reelflow');
+    expect(config.endpoint).toEqual({
+      name: 'reelflow-recommender',
+      instanceType: 'ml.m5.large',
+      instanceCount: 2,
+    });
+    expect(config.deployment).toMatchObject({
+      trafficRouting: 'CANARY',
+      canarySize: { type: 'INSTANCE_COUNT', value: 1 },
+      waitIntervalSeconds: 300,
+      terminationWaitSeconds: 600,
+      maxExecutionTimeoutSeconds: 3600,
+    });
+    expect(config.training.useSpot).toBe(false);
+    expect(config.ml.knn).toMatchObject({ index_metric: 'INNER_PRODUCT', k: 100 });
+    expect(config.account).toBeUndefined();
+  });
+
+  it('accepts the block in cdk.json, which the local runtime reads too', () => {
+    // cdk.json spells out every default, except the FM settings tuned for the implicit objective
+    // (the schema's defaults are the built-in's own, which the workshop used).
+    const tuned = { epochs: 20, factors_lr: 0.01, factors_wd: 0.0001 };
+    const defaults = parseDeployConfig({});
+    expect(readConfigFromCdkJson(CDK_JSON)).toEqual({
+      ...defaults,
+      ml: { ...defaults.ml, fm: { ...defaults.ml.fm, ...tuned } },
+    });
+  });
+
+  it('keeps the variant name a constant, not a setting', () => {
+    expect(VARIANT_NAME).toBe('AllTraffic');
+    expect(() => parseDeployConfig({ endpoint: { variantName: 'Blue' } })).toThrow(
+      /invalid config reelflow\.endpoint: Unrecognized key: "variantName"/,
+    );
+  });
+
+  it.each([
+    [{ endpoint: { instanceCount: 0 } }, 'reelflow.endpoint.instanceCount'],
+    [{ endpoint: { instanceType: 'm5.large' } }, 'reelflow.endpoint.instanceType'],
+    [{ endpoint: { name: 'Reelflow_Endpoint' } }, 'reelflow.endpoint.name'],
+    [{ training: { fmInstanceCount: 1.5 } }, 'reelflow.training.fmInstanceCount'],
+    [{ deployment: { waitIntervalSeconds: 3601 } }, 'reelflow.deployment.waitIntervalSeconds'],
+    [{ deployment: { terminationWaitSeconds: -1 } }, 'reelflow.deployment.terminationWaitSeconds'],
+    [{ deployment: { maxExecutionTimeoutSeconds: 599 } }, 'reelflow.deployment.maxExecutionTimeoutSeconds'],
+    [{ deployment: { maxExecutionTimeoutSeconds: 28801 } }, 'reelflow.deployment.maxExecutionTimeoutSeconds'],
+    [{ deployment: { trafficRouting: 'BLUE_GREEN' } }, 'reelflow.deployment.trafficRouting'],
+    [{ alarms: { apiErrorRateThreshold: 1.5 } }, 'reelflow.alarms.apiErrorRateThreshold'],
+    [{ approval: { email: 'not-an-email' } }, 'reelflow.approval.email'],
+    [{ approval: { timeoutMinutes: 86401 } }, 'reelflow.approval.timeoutMinutes'],
+    [{ api: { throttleBurstLimit: 0 } }, 'reelflow.api.throttleBurstLimit'],
+    [{ logRetentionDays: 2 }, 'reelflow.logRetentionDays'],
+    [{ resourcePrefix: 'Reelflow' }, 'reelflow.resourcePrefix'],
+    [{ resourcePrefix: 'a-very-long-prefix-name' }, 'reelflow.resourcePrefix'],
+    [{ region: 'moon-1' }, 'reelflow.region'],
+    [{ ml: { split: { testShare: 2 } } }, 'reelflow.ml.split.testShare'],
+    [{ transform: { maxPayloadMb: 101 } }, 'reelflow.transform.maxPayloadMb'],
+  ])('throws a ConfigError naming the key for %j', (raw, key) => {
+    expect(() => parseDeployConfig(raw)).toThrow(ConfigError);
+    expect(() => parseDeployConfig(raw)).toThrow(`invalid config ${key}:`);
+  });
+
+  describe('deployment guardrails', () => {
+    it('refuses canary and linear shifts on a single instance', () => {
+      expect(() => parseDeployConfig({ endpoint: { instanceCount: 1 } })).toThrow(
+        /reelflow\.endpoint\.instanceCount: CANARY traffic routing needs at least 2 instances/,
+      );
+      expect(() =>
+        parseDeployConfig({ endpoint: { instanceCount: 1 }, deployment: { trafficRouting: 'LINEAR' } }),
+      ).toThrow(/reelflow\.endpoint\.instanceCount: LINEAR/);
+    });
+
+    it('allows all-at-once on a single instance', () => {
+      const config = parseDeployConfig({
+        endpoint: { instanceCount: 1 },
+        deployment: { trafficRouting: 'ALL_AT_ONCE' },
+      });
+      expect(config.deployment.trafficRouting).toBe('ALL_AT_ONCE');
+    });
+
+    it.each([
+      [{ type: 'CAPACITY_PERCENT', value: 51 }, 4],
+      [{ type: 'INSTANCE_COUNT', value: 2 }, 3],
+    ])('refuses a canary above 50 %% of the fleet: %j on %i instances', (canarySize, instanceCount) => {
+      expect(() => parseDeployConfig({ endpoint: { instanceCount }, deployment: { canarySize } })).toThrow(
+        /reelflow\.deployment\.canarySize\.value: the canary must be at most 50 %/,
+      );
+    });
+
+    it.each([
+      [{ type: 'CAPACITY_PERCENT', value: 5 }, 4],
+      [{ type: 'CAPACITY_PERCENT', value: 60 }, 4],
+      [{ type: 'INSTANCE_COUNT', value: 3 }, 4],
+    ])('refuses a linear step outside 10-50 %%: %j on %i instances', (linearStepSize, instanceCount) => {
+      expect(() =>
+        parseDeployConfig({
+          endpoint: { instanceCount },
+          deployment: { trafficRouting: 'LINEAR', linearStepSize },
+        }),
+      ).toThrow(/reelflow\.deployment\.linearStepSize\.value: a linear step must be 10-50 %/);
+    });
+
+    it('refuses an execution timeout that does not exceed the planned waits', () => {
+      expect(() =>
+        parseDeployConfig({
+          deployment: {
+            waitIntervalSeconds: 600,
+            terminationWaitSeconds: 600,
+            maxExecutionTimeoutSeconds: 1800,
+          },
+        }),
+      ).toThrow(
+        /reelflow\.deployment\.maxExecutionTimeoutSeconds: must exceed the update's planned waits \(1800 s/,
+      );
+    });
+
+    it('refuses a poll budget shorter than the execution timeout', () => {
+      expect(() => parseDeployConfig({ deployment: { maxPolls: 10, pollIntervalSeconds: 60 } })).toThrow(
+        /reelflow\.deployment\.maxPolls: maxPolls x pollIntervalSeconds \(600 s\) must cover/,
+      );
+    });
+
+    it('counts the waits of each traffic routing', () => {
+      const { deployment } = parseDeployConfig({});
+      expect(trafficShiftCount(deployment, 2)).toBe(2);
+      expect(trafficShiftCount({ ...deployment, trafficRouting: 'ALL_AT_ONCE' }, 2)).toBe(1);
+      expect(
+        trafficShiftCount(
+          { ...deployment, trafficRouting: 'LINEAR', linearStepSize: { type: 'INSTANCE_COUNT', value: 1 } },
+          4,
+        ),
+      ).toBe(4);
+      expect(totalDeploymentWaitSeconds(deployment, 2)).toBe(2 * 300 + 600);
+    });
+  });
+
+  describe('training', () => {
+    it('requires a max wait with spot training', () => {
+      expect(() => parseDeployConfig({ training: { useSpot: true } })).toThrow(
+        /reelflow\.training\.maxWaitSeconds: is required when training\.useSpot is true/,
+      );
+    });
+
+    it('requires the max wait to cover the max runtime', () => {
+      expect(() =>
+        parseDeployConfig({ training: { useSpot: true, maxRuntimeSeconds: 3600, maxWaitSeconds: 600 } }),
+      ).toThrow(/reelflow\.training\.maxWaitSeconds: must be at least training\.maxRuntimeSeconds \(3600\)/);
+    });
+
+    it('accepts spot training with a max wait', () => {
+      const config = parseDeployConfig({ training: { useSpot: true, maxWaitSeconds: 20000 } });
+      expect(config.training).toMatchObject({ useSpot: true, maxWaitSeconds: 20000 });
+    });
+  });
+
+  describe('k-NN', () => {
+    it('requires the inner-product metric and says why', () => {
+      expect(() => parseDeployConfig({ ml: { knn: { index_metric: 'L2' } } })).toThrow(
+        /reelflow\.ml\.knn\.index_metric: must be INNER_PRODUCT: the user and movie vectors are built so that/,
+      );
+    });
+
+    it('requires k to leave room for the user tags and says why', () => {
+      expect(() => parseDeployConfig({ ml: { knn: { k: 24 }, evaluation: { topN: 10 } } })).toThrow(
+        /reelflow\.ml\.knn\.k: must be at least 25: each request carries a user tag query/,
+      );
+      expect(parseDeployConfig({ ml: { knn: { k: 25 } } }).ml.knn.k).toBe(25);
+    });
+
+    it('requires k to cover the number of movies the API returns', () => {
+      expect(() => parseDeployConfig({ ml: { knn: { k: 30 }, evaluation: { topN: 50 } } })).toThrow(
+        /reelflow\.ml\.knn\.k: must be at least ml\.evaluation\.topN \(50\)/,
+      );
+    });
+  });
+
+  it('names every bad key in one error', () => {
+    expect(() =>
+      parseDeployConfig({ endpoint: { instanceCount: 0 }, api: { stageName: 'bad stage' } }),
+    ).toThrow(/reelflow\.endpoint\.instanceCount[\s\S]*reelflow\.api\.stageName/);
+  });
+});
+
+describe('productionParameterName', () => {
+  it('lives under the resource prefix', () => {
+    expect(productionParameterName({ resourcePrefix: 'movies' })).toBe('/movies/production-model');
+  });
+});

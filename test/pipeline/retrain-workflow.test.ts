@@ -1,0 +1,448 @@
+import { aslErrors } from './asl';
+import type { EvaluateResult, PrepareResult, ProductionRecord } from '../../functions/contracts';
+import { parseDeployConfig } from '../../infra/config';
+import { RENDER_PLACEHOLDERS, renderWorkflowDefinitions, type AslDefinition } from '../../pipeline/render';
+import { RETRAIN_STATES } from '../../pipeline/retrain-workflow';
+import { allStates, runLocally, taskError, type TaskHandler } from './run-locally';
+
+const config = parseDeployConfig({});
+const definition = renderWorkflowDefinitions(config).retrain;
+const S = RETRAIN_STATES;
+const RUN = 'run-0002';
+const BUCKET = 's3://reelflow-data/runs/run-0002/';
+
+const prepared: PrepareResult = {
+  runId: RUN,
+  names: {
+    fmJob: `reelflow-fm-${RUN}`,
+    knnJob: `reelflow-knn-${RUN}`,
+    model: `reelflow-model-${RUN}`,
+    candidateTransformJob: `reelflow-eval-${RUN}`,
+    productionTransformJob: `reelflow-evalprod-${RUN}`,
+    endpointConfig: `reelflow-config-${RUN}`,
+  },
+  uris: {
+    prefix: BUCKET,
+    train: `${BUCKET}prepared/train/`,
+    test: `${BUCKET}prepared/test/`,
+    transformInput: `${BUCKET}prepared/transform-input/`,
+    fmOutput: `${BUCKET}fm/`,
+    knnTrain: `${BUCKET}vectors/knn-train/`,
+    knnOutput: `${BUCKET}knn/`,
+    servingBundle: `${BUCKET}vectors/serving-bundle.tar.gz`,
+    candidateTransformOutput: `${BUCKET}transform/candidate/`,
+    productionTransformOutput: `${BUCKET}transform/production/`,
+    evaluation: `${BUCKET}evaluation/`,
+  },
+  hyperparameters: { fm: { feature_dim: '2625', num_factors: '64' }, knn: { feature_dim: '89', k: '100' } },
+  counts: {
+    ratings: 100000,
+    users: 943,
+    movies: 1682,
+    trainExamples: 90000,
+    testExamples: 10000,
+    testUsers: 943,
+  },
+};
+const production: ProductionRecord = {
+  runId: 'run-0001',
+  modelName: 'reelflow-model-run-0001',
+  endpointConfigName: 'reelflow-config-run-0001',
+  deployedAt: '2026-11-20T00:00:00.000Z',
+  metrics: { 'ndcg@10': 0.1 },
+};
+const evaluation = (passed: boolean): EvaluateResult => ({
+  gate: { passed, reasons: passed ? [] : ['ndcg@10 regressed 12 %'] },
+  approvalText: 'ndcg@10 0.11 vs production 0.10',
+  evaluationUri: `${BUCKET}evaluation/evaluation.json`,
+  reportUri: `${BUCKET}evaluation/report.html`,
+  summaryUri: `${BUCKET}evaluation/summary.json`,
+  primaryMetric: { name: 'ndcg@10', candidate: 0.11, production: 0.1 },
+});
+const input = { runId: RUN, trigger: { key: 'ratings/u.data', versionId: 'v1' } };
+
+function handlers(overrides: Record<string, TaskHandler> = {}): Record<string, TaskHandler> {
+  return {
+    [S.prepare]: () => prepared,
+    // The parts of DescribeTrainingJob (the .sync result) the workflow reads.
+    [S.trainFm]: () => ({
+      TrainingJobName: prepared.names.fmJob,
+      TrainingJobStatus: 'Completed',
+      ModelArtifacts: { S3ModelArtifacts: `${BUCKET}fm/job/output/model.tar.gz` },
+      FinalMetricDataList: [{ MetricName: 'test:binary_classification_accuracy', Value: 0.8 }],
+    }),
+    [S.buildVectors]: () => ({
+      knnTrain: prepared.uris.knnTrain,
+      servingBundle: prepared.uris.servingBundle,
+      dim: 89,
+      tagBits: 24,
+      users: 943,
+      movies: 1682,
+    }),
+    [S.trainKnn]: () => ({
+      TrainingJobName: prepared.names.knnJob,
+      TrainingJobStatus: 'Completed',
+      ModelArtifacts: { S3ModelArtifacts: `${BUCKET}knn/job/output/model.tar.gz` },
+    }),
+    [S.createModel]: () => ({
+      ModelArn: `arn:aws:sagemaker:us-east-1:123456789012:model/${prepared.names.model}`,
+    }),
+    [S.readProduction]: () => ({ Parameter: { Value: JSON.stringify(production) } }),
+    [S.transformCandidate]: () => ({ TransformJobStatus: 'Completed' }),
+    [S.transformProduction]: () => ({ TransformJobStatus: 'Completed' }),
+    [S.transformCandidateOnly]: () => ({ TransformJobStatus: 'Completed' }),
+    [S.evaluate]: () => evaluation(true),
+    [S.notifyFailure]: () => ({ MessageId: 'm1' }),
+    [S.notifyRejected]: () => ({ MessageId: 'm2' }),
+    ...overrides,
+  };
+}
+
+describe('retrain definition', () => {
+  it('is valid ASL', () => {
+    expect(aslErrors(definition)).toBe('');
+  });
+
+  it('stays on JSONPath, which the local runtime supports', () => {
+    expect(JSON.stringify(definition)).not.toContain('JSONata');
+    expect(definition.QueryLanguage ?? 'JSONPath').toBe('JSONPath');
+  });
+
+  it('runs the stages in order, starting from the config', () => {
+    const next = (name: string) => definition.States[name].Next;
+    expect(definition.StartAt).toBe(S.loadConfig);
+    expect([S.loadConfig, S.prepare, S.trainFm, S.buildVectors, S.trainKnn, S.createModel].map(next)).toEqual(
+      [S.prepare, S.trainFm, S.buildVectors, S.trainKnn, S.createModel, S.readProduction],
+    );
+    expect(next(S.readProduction)).toBe(S.hasProduction);
+    expect(next(S.transformBoth)).toBe(S.evaluate);
+    expect(next(S.transformCandidateOnly)).toBe(S.evaluate);
+    expect(next(S.evaluate)).toBe(S.gate);
+  });
+
+  it('catches every Task into the failure path (Parallel branches through their Parallel)', () => {
+    const failurePath = new Set<string>([
+      S.notifyFailure,
+      S.retrainFailed,
+      S.notifyRejected,
+      S.candidateRejected,
+    ]);
+    const tasks = allStates(definition).filter(({ state }) => state.Type === 'Task');
+    expect(tasks.map((t) => t.name).sort()).toEqual(
+      [
+        S.prepare,
+        S.trainFm,
+        S.buildVectors,
+        S.trainKnn,
+        S.createModel,
+        S.readProduction,
+        S.transformCandidate,
+        S.transformProduction,
+        S.transformCandidateOnly,
+        S.evaluate,
+        S.notifyFailure,
+        S.notifyRejected,
+      ].sort(),
+    );
+    for (const { name, state, parallel } of tasks) {
+      const catcher = parallel ? definition.States[parallel] : state;
+      const catchAll = (catcher.Catch as { ErrorEquals: string[]; Next: string }[] | undefined)?.find((c) =>
+        c.ErrorEquals.includes('States.ALL'),
+      );
+      expect({ name, next: catchAll && failurePath.has(catchAll.Next) }).toEqual({ name, next: true });
+    }
+  });
+
+  it('retries every Task on throttling with exponential backoff', () => {
+    for (const { name, state } of allStates(definition).filter(({ state: s }) => s.Type === 'Task')) {
+      const retries = state.Retry as { ErrorEquals: string[]; BackoffRate: number }[];
+      expect({ name, retries: retries?.length > 0 }).toEqual({ name, retries: true });
+      for (const retry of retries) expect(retry.BackoffRate).toBeGreaterThan(1);
+      expect(retries.flatMap((r) => r.ErrorEquals).join(' ')).toMatch(/Throttl|TooManyRequests/);
+    }
+  });
+
+  it('trains both models with .sync on the built-in images, network-isolated and encrypted', () => {
+    for (const [name, image] of [
+      [S.trainFm, '382416733822.dkr.ecr.us-east-1.amazonaws.com/factorization-machines:1'],
+      [S.trainKnn, '382416733822.dkr.ecr.us-east-1.amazonaws.com/knn:1'],
+    ]) {
+      expect(definition.States[name]).toMatchObject({
+        Resource: 'arn:aws:states:::sagemaker:createTrainingJob.sync',
+        Parameters: {
+          RoleArn: RENDER_PLACEHOLDERS.trainingRole,
+          AlgorithmSpecification: { TrainingImage: image, TrainingInputMode: 'File' },
+          OutputDataConfig: { KmsKeyId: RENDER_PLACEHOLDERS.key },
+          ResourceConfig: {
+            InstanceType: 'ml.m5.xlarge',
+            InstanceCount: 1,
+            VolumeKmsKeyId: RENDER_PLACEHOLDERS.key,
+          },
+          StoppingCondition: { MaxRuntimeInSeconds: 14400 },
+          EnableNetworkIsolation: true,
+          EnableManagedSpotTraining: false,
+        },
+      });
+    }
+  });
+
+  it('builds the candidate as a serial pipeline pre -> k-NN -> post from the run artifacts', () => {
+    const state = definition.States[S.createModel];
+    expect(state.Resource).toBe('arn:aws:states:::sagemaker:createModel');
+    expect(state.Parameters).not.toHaveProperty('PrimaryContainer');
+    expect(state.Parameters).toMatchObject({
+      'ModelName.$': '$.prepared.names.model',
+      ExecutionRoleArn: RENDER_PLACEHOLDERS.modelRole,
+      EnableNetworkIsolation: true,
+      InferenceExecutionConfig: { Mode: 'Serial' },
+      Containers: [
+        {
+          Image: RENDER_PLACEHOLDERS.servingImage,
+          'ModelDataUrl.$': '$.vectors.servingBundle',
+          Environment: { REELFLOW_ROLE: 'pre' },
+        },
+        {
+          Image: '382416733822.dkr.ecr.us-east-1.amazonaws.com/knn:1',
+          'ModelDataUrl.$': '$.knn.artifact',
+          Environment: { SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: 'application/jsonlines; verbose=true' },
+        },
+        {
+          Image: RENDER_PLACEHOLDERS.servingImage,
+          'ModelDataUrl.$': '$.vectors.servingBundle',
+          Environment: { REELFLOW_ROLE: 'post' },
+        },
+      ],
+    });
+  });
+
+  it('renders spot training and multi-instance sharding from config', () => {
+    const spot = renderWorkflowDefinitions(
+      parseDeployConfig({ training: { useSpot: true, maxWaitSeconds: 30000, fmInstanceCount: 3 } }),
+    ).retrain;
+    const fm = spot.States[S.trainFm].Parameters as Record<string, unknown>;
+    expect(fm).toMatchObject({
+      EnableManagedSpotTraining: true,
+      EnableInterContainerTrafficEncryption: true,
+      StoppingCondition: { MaxRuntimeInSeconds: 14400, MaxWaitTimeInSeconds: 30000 },
+      ResourceConfig: { InstanceCount: 3 },
+    });
+    const channels = fm.InputDataConfig as {
+      ChannelName: string;
+      DataSource: { S3DataSource: Record<string, string> };
+    }[];
+    expect(channels.map((c) => [c.ChannelName, c.DataSource.S3DataSource.S3DataDistributionType])).toEqual([
+      ['train', 'ShardedByS3Key'],
+      ['test', 'FullyReplicated'],
+    ]);
+  });
+});
+
+describe('retrain execution (aws-local-stepfunctions)', () => {
+  it('evaluates the candidate alone before the first deployment', async () => {
+    const run = await runLocally(
+      definition,
+      input,
+      handlers({
+        [S.readProduction]: () => {
+          throw taskError('Ssm.ParameterNotFoundException');
+        },
+      }),
+    );
+
+    expect(run.error).toBeUndefined();
+    expect(run.path).toEqual([
+      S.loadConfig,
+      S.prepare,
+      S.trainFm,
+      S.buildVectors,
+      S.trainKnn,
+      S.createModel,
+      S.readProduction,
+      S.noProduction,
+      S.hasProduction,
+      S.transformCandidateOnly,
+      S.evaluate,
+      S.gate,
+      S.candidateReady,
+    ]);
+    expect(run.output).toEqual(evaluation(true));
+    expect(run.inputs[S.evaluate]).toMatchObject({ runId: RUN, production: null, prepared });
+  });
+
+  it('passes each step what the contracts say', async () => {
+    const run = await runLocally(definition, input, handlers());
+
+    expect(run.inputs[S.prepare]).toEqual({ ...input, config: config.ml, resourcePrefix: 'reelflow' });
+    expect(run.inputs[S.trainFm]).toMatchObject({
+      TrainingJobName: prepared.names.fmJob,
+      HyperParameters: prepared.hyperparameters.fm,
+      OutputDataConfig: { S3OutputPath: prepared.uris.fmOutput },
+      InputDataConfig: [
+        {
+          ChannelName: 'train',
+          ContentType: 'application/x-recordio-protobuf',
+          DataSource: { S3DataSource: { S3Uri: prepared.uris.train } },
+        },
+        { ChannelName: 'test', DataSource: { S3DataSource: { S3Uri: prepared.uris.test } } },
+      ],
+    });
+    expect(run.inputs[S.buildVectors]).toEqual({
+      runId: RUN,
+      prepared,
+      fm: { artifact: `${BUCKET}fm/job/output/model.tar.gz` },
+    });
+    expect(run.inputs[S.trainKnn]).toMatchObject({
+      TrainingJobName: prepared.names.knnJob,
+      HyperParameters: prepared.hyperparameters.knn,
+      InputDataConfig: [
+        { ChannelName: 'train', DataSource: { S3DataSource: { S3Uri: prepared.uris.knnTrain } } },
+      ],
+    });
+    expect(run.inputs[S.createModel]).toMatchObject({
+      ModelName: prepared.names.model,
+      Containers: [
+        { ModelDataUrl: prepared.uris.servingBundle },
+        { ModelDataUrl: `${BUCKET}knn/job/output/model.tar.gz` },
+        { ModelDataUrl: prepared.uris.servingBundle },
+      ],
+    });
+    expect(run.inputs[S.readProduction]).toEqual({
+      Name: '/reelflow/production-model',
+      WithDecryption: true,
+    });
+    expect(run.inputs[S.evaluate]).toEqual({
+      runId: RUN,
+      trigger: input.trigger,
+      config: config.ml,
+      prepared,
+      production,
+      candidateOutput: prepared.uris.candidateTransformOutput,
+      productionOutput: prepared.uris.productionTransformOutput,
+    });
+  });
+
+  it('predicts with candidate and production on the same held-out users when production exists', async () => {
+    const run = await runLocally(definition, input, handlers());
+
+    expect(run.path).toEqual(
+      expect.arrayContaining([S.transformBoth, S.transformCandidate, S.transformProduction]),
+    );
+    expect(run.path).not.toContain(S.transformCandidateOnly);
+    const transform = (name: string) => run.inputs[name] as Record<string, Record<string, unknown>>;
+    expect(transform(S.transformCandidate)).toMatchObject({
+      TransformJobName: prepared.names.candidateTransformJob,
+      ModelName: prepared.names.model,
+      BatchStrategy: 'MultiRecord',
+      TransformInput: {
+        ContentType: 'application/jsonlines',
+        SplitType: 'Line',
+        DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: prepared.uris.transformInput } },
+      },
+      TransformOutput: {
+        S3OutputPath: prepared.uris.candidateTransformOutput,
+        Accept: 'application/jsonlines; verbose=true',
+        AssembleWith: 'Line',
+        KmsKeyId: RENDER_PLACEHOLDERS.key,
+      },
+      TransformResources: { VolumeKmsKeyId: RENDER_PLACEHOLDERS.key },
+    });
+    expect(transform(S.transformProduction)).toMatchObject({
+      TransformJobName: prepared.names.productionTransformJob,
+      ModelName: production.modelName,
+      TransformInput: { DataSource: { S3DataSource: { S3Uri: prepared.uris.transformInput } } },
+      TransformOutput: { S3OutputPath: prepared.uris.productionTransformOutput },
+    });
+  });
+
+  it('notifies and fails when the gate rejects the candidate', async () => {
+    const run = await runLocally(definition, input, handlers({ [S.evaluate]: () => evaluation(false) }));
+
+    expect(run.path.slice(-3)).toEqual([S.gate, S.notifyRejected, S.candidateRejected]);
+    expect(run.error?.name).toBe('CandidateRejected');
+    expect(run.inputs[S.notifyRejected]).toMatchObject({
+      Message: expect.stringContaining('ndcg@10 0.11 vs production 0.10'),
+      MessageAttributes: { event: { DataType: 'String', StringValue: 'candidate-rejected' } },
+    });
+  });
+
+  it('notifies the failure and fails with the error when a training job fails', async () => {
+    const run = await runLocally(
+      definition,
+      input,
+      handlers({
+        [S.trainKnn]: () => {
+          throw taskError('States.TaskFailed', 'AlgorithmError: k must be at most sample_size');
+        },
+      }),
+    );
+
+    expect(run.path.slice(-3)).toEqual([S.trainKnn, S.notifyFailure, S.retrainFailed]);
+    expect(run.path).not.toContain(S.createModel);
+    expect(run.error).toEqual({
+      name: 'States.TaskFailed',
+      cause: 'AlgorithmError: k must be at most sample_size',
+    });
+    expect(run.inputs[S.notifyFailure]).toMatchObject({
+      Message: `reelflow retrain run ${RUN} failed; production is unchanged. Error: ${JSON.stringify({
+        Error: 'States.TaskFailed',
+        Cause: 'AlgorithmError: k must be at most sample_size',
+      })}`,
+    });
+  });
+
+  it('fails through the Parallel when a production transform fails', async () => {
+    const run = await runLocally(
+      definition,
+      input,
+      handlers({
+        [S.transformProduction]: () => {
+          throw taskError('States.TaskFailed', 'model not found');
+        },
+      }),
+    );
+    expect(run.path.slice(-2)).toEqual([S.notifyFailure, S.retrainFailed]);
+    expect(run.path).not.toContain(S.evaluate);
+  });
+
+  it('retries a throttled Lambda invocation and goes on', async () => {
+    let calls = 0;
+    const run = await runLocally(
+      definition,
+      input,
+      handlers({
+        [S.prepare]: () => {
+          calls += 1;
+          if (calls === 1) throw taskError('Lambda.TooManyRequestsException');
+          return prepared;
+        },
+      }),
+    );
+    expect(calls).toBe(2);
+    expect(run.error).toBeUndefined();
+    expect(run.path.filter((s) => s === S.prepare)).toHaveLength(1);
+  });
+
+  it('still fails cleanly when the failure notice cannot be sent', async () => {
+    const run = await runLocally(
+      definition,
+      input,
+      handlers({
+        [S.prepare]: () => {
+          throw taskError('RunLayoutError', 'bad run id');
+        },
+        [S.notifyFailure]: () => {
+          throw taskError('SNS.AuthorizationErrorException');
+        },
+      }),
+    );
+    expect(run.path.slice(-3)).toEqual([S.prepare, S.notifyFailure, S.retrainFailed]);
+    expect(run.error).toEqual({ name: 'RunLayoutError', cause: 'bad run id' });
+  });
+});
+
+describe('a rendered definition', () => {
+  it('renders again identically (no state outside the config)', () => {
+    const again: AslDefinition = renderWorkflowDefinitions(config).retrain;
+    expect(again).toEqual(definition);
+  });
+});
