@@ -161,6 +161,10 @@ function main(): void {
   console.log(
     `wall time ${seconds.toFixed(2)} s for ${args.epochs} epochs (built-in: 142 s billable on ml.m5.large)`,
   );
+  // Last line: machine-readable, for bench/run.ts.
+  console.log(
+    JSON.stringify({ test: metrics.test, reference: REFERENCE_TEST, seconds: Number(seconds.toFixed(2)) }),
+  );
 }
 
 main();

@@ -17,6 +17,7 @@ import { encodeFmExamples } from './fm/encode';
 import { DataRejectedError, ingestRatings, type RatingSource, type ValidationReport } from './ingest';
 import { Rng } from './random';
 import { FramedRowEncoder } from './recordio';
+import { oneHotFramedSize, writeOneHotFramed } from './recordio/one-hot';
 import { TAG_BITS } from './serving/user-tags';
 import { ShardedSinkWriter, LineWriter, type ArtifactSink } from './sink';
 import { idMapCsv, splitCsvChunks, splitRatings, summarizeSplit, type SplitSummary } from './split';
@@ -155,7 +156,16 @@ export async function writeExamples(
   const encoder = new FramedRowEncoder();
   const { rowPtr, cols, vals, label, featureDim } = examples;
   for (let r = 0; r < examples.length; r++) {
-    writer.add(encoder.sparseRange(cols, vals, rowPtr[r], rowPtr[r + 1], featureDim, label[r]));
+    const start = rowPtr[r];
+    if (rowPtr[r + 1] - start === 2 && vals[start] === 1 && vals[start + 1] === 1) {
+      // The one-hot case (every row the encoder makes): written in place, no intermediate copy.
+      const a = cols[start];
+      const b = cols[start + 1];
+      const at = writer.claim(oneHotFramedSize(a, b, featureDim));
+      writeOneHotFramed(writer.buffer, writer.view, at, a, b, featureDim, label[r]);
+    } else {
+      writer.add(encoder.sparseRange(cols, vals, start, rowPtr[r + 1], featureDim, label[r]));
+    }
     if (writer.pendingBytes >= DRAIN_BYTES) await writer.drain();
   }
   return writer.close();

@@ -114,6 +114,7 @@ export class ShardedSinkWriter {
   private current?: ArtifactWriter;
   private shardBytes = 0;
   private chunk: Uint8Array;
+  private chunkView: DataView;
   private used = 0;
   private readonly queue: Uint8Array[] = [];
   private queued = 0;
@@ -128,6 +129,7 @@ export class ShardedSinkWriter {
     private readonly chunkBytes = 4 << 20,
   ) {
     this.chunk = new Uint8Array(chunkBytes);
+    this.chunkView = new DataView(this.chunk.buffer);
   }
 
   /** Bytes copied but not yet handed to the sink. */
@@ -140,14 +142,36 @@ export class ShardedSinkWriter {
     return this.records;
   }
 
+  /** Copies one framed record into the current shard. */
   add(framed: Uint8Array): void {
-    if (this.shardBytes > 0 && this.shardBytes + framed.length > this.maxBytes) this.rollShard();
+    this.buffer.set(framed, this.claim(framed.length));
+  }
+
+  /**
+   * Reserves `size` bytes for one record in the current shard and returns their offset in `buffer`;
+   * the caller writes exactly `size` bytes there before the next call (no copy for encoders that
+   * write in place).
+   */
+  claim(size: number): number {
+    if (this.shardBytes > 0 && this.shardBytes + size > this.maxBytes) this.rollShard();
     if (!this.current) this.openShard();
-    if (this.used + framed.length > this.chunk.length) this.sealChunk(framed.length);
-    this.chunk.set(framed, this.used);
-    this.used += framed.length;
-    this.shardBytes += framed.length;
+    if (this.used + size > this.chunk.length) this.sealChunk(size);
+    const at = this.used;
+    this.used += size;
+    this.shardBytes += size;
     this.records++;
+    return at;
+  }
+
+  /** The chunk `claim` offsets point into (replaced when a chunk is sealed). */
+  get buffer(): Uint8Array {
+    return this.chunk;
+  }
+
+  /** A DataView over `buffer`. */
+  get view(): DataView {
+    if (this.chunkView.buffer !== this.chunk.buffer) this.chunkView = new DataView(this.chunk.buffer);
+    return this.chunkView;
   }
 
   /** Hands every sealed chunk to the sink, in order. */

@@ -235,10 +235,17 @@ const ROWS_PER_CHUNK = 1 << 15;
 export function* splitCsvChunks(ratings: Ratings, positions: Uint32Array): Generator<string> {
   const userIds = ratings.users.ids;
   const movieIds = ratings.movies.ids;
+  // Ratings take few distinct values (half stars): format each once.
+  const ratingText = new Map<number, string>();
+  const rating = (r: number): string => {
+    let t = ratingText.get(r);
+    if (t === undefined) ratingText.set(r, (t = formatRating(r)));
+    return t;
+  };
   let text = `${SPLIT_CSV_HEADER}\n`;
   for (let k = 0; k < positions.length; k++) {
     const i = positions[k];
-    text += `${userIds[ratings.user[i]]},${movieIds[ratings.movie[i]]},${formatRating(ratings.rating[i])},${ratings.timestamp[i]}\n`;
+    text += `${userIds[ratings.user[i]]},${movieIds[ratings.movie[i]]},${rating(ratings.rating[i])},${ratings.timestamp[i]}\n`;
     if ((k + 1) % ROWS_PER_CHUNK === 0) {
       yield text;
       text = '';
