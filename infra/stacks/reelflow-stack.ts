@@ -1,4 +1,4 @@
-import { Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
@@ -136,7 +136,7 @@ export class ReelflowStack extends Stack {
       logRetentionDays: config.logRetentionDays,
     });
 
-    new Monitoring(this, 'Monitoring', {
+    const monitoring = new Monitoring(this, 'Monitoring', {
       retrain: this.retrain.stateMachine,
       deploy: this.deploy.stateMachine,
       endpointName: config.endpoint.name,
@@ -150,6 +150,28 @@ export class ReelflowStack extends Stack {
       startRunDeadLetters: trigger.deadLetterQueue,
       alerts: notifications.alerts,
       gate: config.ml.gate,
+    });
+
+    // What a person needs after `cdk deploy`: where to upload, where to approve, where to look.
+    const region = this.region;
+    new CfnOutput(this, 'DataBucketName', {
+      description: 'Upload rating batches under ratings/ to start a run',
+      value: dataBucket.bucketName,
+    });
+    new CfnOutput(this, 'UploadCommand', {
+      description: 'Starts a run: adds a batch of ratings (all batches so far are trained on)',
+      value: `aws s3 cp <ratings.csv> s3://${dataBucket.bucketName}/ratings/<date>-<name>.csv`,
+    });
+    new CfnOutput(this, 'RecommendUrl', {
+      description: 'GET ?user_id=N',
+      value: this.api.recommendUrl,
+    });
+    new CfnOutput(this, 'PipelineConsoleUrl', {
+      description: 'Runs, and the Approve stage where a person reviews each candidate',
+      value: `https://${region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/${this.release.pipeline.pipelineName}/view?region=${region}`,
+    });
+    new CfnOutput(this, 'DashboardUrl', {
+      value: `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards:name=${monitoring.dashboard.dashboardName}`,
     });
   }
 }

@@ -139,6 +139,20 @@ describe('ReelflowDataStack', () => {
 });
 
 describe('ReelflowStack', () => {
+  it('outputs where to upload, where to approve and where to look', () => {
+    const outputs = built.template.findOutputs('*');
+    expect(Object.keys(outputs)).toEqual(
+      expect.arrayContaining([
+        'DataBucketName',
+        'UploadCommand',
+        'RecommendUrl',
+        'PipelineConsoleUrl',
+        'DashboardUrl',
+      ]),
+    );
+    expect(JSON.stringify(outputs.UploadCommand.Value)).toMatch(/aws s3 cp .* s3:\/\/.*\/ratings\//);
+  });
+
   describe('trigger', () => {
     it('starts a run for Object Created events under ratings/ of the data bucket', () => {
       built.template.hasResourceProperties('AWS::Events::Rule', {
