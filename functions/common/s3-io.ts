@@ -70,6 +70,7 @@ export function s3RatingSources(
 ): RatingSource[] {
   return objects.map((object) => ({
     name: object.key,
+    sizeBytes: object.size,
     async open() {
       const response = await s3.send(
         new GetObjectCommand({ Bucket: bucket, Key: object.key, IfMatch: object.eTag || undefined }),

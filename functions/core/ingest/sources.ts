@@ -3,7 +3,7 @@
  * buffer in a test), opened as a byte stream. Compression is recognised by the gzip magic bytes, not by
  * the name, because uploads are named by people (`ratings.csv` may be gzipped, `x.gz` may not be).
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { pipeline, Readable } from 'node:stream';
@@ -13,6 +13,8 @@ import { createGunzip } from 'node:zlib';
 export interface RatingSource {
   /** Shown in the validation report; the `predefined` split matches it (`ua.base`, `ua.test`). */
   readonly name: string;
+  /** Size in bytes when known (files, listed S3 objects): ingestion pre-sizes its tables from it. */
+  readonly sizeBytes?: number;
   open(): Promise<NodeJS.ReadableStream | AsyncIterable<Uint8Array>>;
 }
 
@@ -60,7 +62,13 @@ export async function fileSources(path: string): Promise<RatingSource[]> {
 
 /** A source reading one local file. */
 export function fileSource(path: string, name: string = basename(path)): RatingSource {
-  return { name, open: async () => createReadStream(path, { highWaterMark: FILE_CHUNK_BYTES }) };
+  let sizeBytes: number | undefined;
+  try {
+    sizeBytes = statSync(path).size;
+  } catch {
+    sizeBytes = undefined; // a missing file fails in open(), naming the file
+  }
+  return { name, sizeBytes, open: async () => createReadStream(path, { highWaterMark: FILE_CHUNK_BYTES }) };
 }
 
 /**
