@@ -6,7 +6,7 @@
  * `s3ClientConfig()` is the one place a handler's S3 client is configured: in AWS it is the default
  * chain; when AWS_ENDPOINT_URL_S3 points at a local S3 (the local runtime's s3rver) it adds path-style
  * addressing and checksums only when required (the SDK's default aws-chunked uploads corrupt objects
- * on s3rver; see ../shared/research/tooling.md §4).
+ * on s3rver: streamed bodies are stored with their chunk framing).
  */
 import {
   GetObjectCommand,

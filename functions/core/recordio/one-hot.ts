@@ -4,7 +4,7 @@
  * ~160 M of them, so this skips the general encoder's size pass over arbitrary tensors and its copy:
  * sizes follow from three varints, and the bytes are exactly `FramedRowEncoder.sparse`'s (tested).
  *
- * Payload layout (Python protobuf order, see ../../../shared/research/sagemaker-formats.md §1.3):
+ * Payload layout (field order as Python protobuf writes it for the SageMaker SDK's serializer):
  *   0a L1 | 0a 06 "values" | 12 L2 | 12 L3 | 0a 08 <1.0f><1.0f> | 12 kb <a><b> | 1a sb <featureDim>
  *   12 12 | 0a 06 "values" | 12 08 | 12 06 | 0a 04 <label f32>
  */
