@@ -9,8 +9,17 @@
  * (user, movie) minus `w0 + w1_user`, a constant for the user: ranking a user's movies by inner product
  * is ranking them by FM score, and k-NN can serve the model exactly.
  */
-import type { ScoringVectors } from './evaluate/recommend';
 import type { FmModel } from './types';
+
+/** User and movie vectors (row-major, `dim` floats per row) in the one-hot layout's order. */
+export interface ScoringVectors {
+  readonly userIds: Int32Array;
+  readonly userVectors: Float32Array;
+  /** Movie id per item row. */
+  readonly itemLabels: Float32Array;
+  readonly itemVectors: Float32Array;
+  readonly dim: number;
+}
 
 /** Thrown when the model does not match the user/movie one-hot layout it is said to encode. */
 export class KnnVectorsError extends Error {

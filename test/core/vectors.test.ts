@@ -1,4 +1,4 @@
-import { recommendFromVectors } from '../../functions/core/evaluate/recommend';
+import { buildKnnIndex, knnSearch } from '../../functions/core/knn';
 import { Rng } from '../../functions/core/random';
 import type { FmModel } from '../../functions/core/types';
 import { buildKnnVectors, KnnVectorsError } from '../../functions/core/vectors';
@@ -75,17 +75,15 @@ describe('buildKnnVectors', () => {
     }
   });
 
-  it('serves the FM top-N through recommendFromVectors, skipping seen movies', () => {
-    const seen = (userId: number) => (userId === 9 ? [MOVIE_IDS[0], MOVIE_IDS[3]] : []);
-    const lists = recommendFromVectors(vectors, Array.from(USER_IDS), seen, 5);
-    USER_IDS.forEach((userId, u) => {
-      const excluded = new Set<number>(seen(userId));
+  it('lets inner-product k-NN over the movie vectors return the FM top-N', () => {
+    const index = buildKnnIndex(vectors.itemVectors, vectors.itemLabels, vectors.dim, 'INNER_PRODUCT');
+    const result = knnSearch(index, vectors.userVectors, USER_IDS.length, 5);
+    USER_IDS.forEach((_, u) => {
       const expected = Array.from(MOVIE_IDS.keys())
-        .filter((m) => !excluded.has(MOVIE_IDS[m]))
         .sort((a, b) => pairLogit(model, u, b) - pairLogit(model, u, a))
         .slice(0, 5)
         .map((m) => MOVIE_IDS[m]);
-      expect(lists.get(userId)).toEqual(expected);
+      expect(Array.from(result.labels.subarray(u * 5, (u + 1) * 5))).toEqual(expected);
     });
   });
 
