@@ -3,9 +3,11 @@
  * with an endpoint override, so the code paths that run in AWS run here too. Object-created events
  * under a prefix are forwarded to a callback: the local stand-in for the EventBridge rule.
  */
-import { S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
-import { s3ClientConfig } from '../../functions/common/s3-io';
+import { localS3Client } from './s3-client';
+
+export { localS3Client } from './s3-client';
 
 export interface LocalS3Options {
   /** Folder the objects live in (kept between runs unless `reset`). */
@@ -17,6 +19,14 @@ export interface LocalS3Options {
   readonly reset?: boolean;
 }
 
+/** Thrown when the server is used before `start()`. */
+export class LocalS3NotStartedError extends Error {
+  constructor() {
+    super('the local S3 is not started');
+    this.name = 'LocalS3NotStartedError';
+  }
+}
+
 export interface ObjectCreatedEvent {
   readonly bucket: string;
   readonly key: string;
@@ -24,9 +34,6 @@ export interface ObjectCreatedEvent {
   readonly eTag?: string;
   readonly time: string;
 }
-
-/** Fixed credentials s3rver accepts; the SDK needs some to sign requests. */
-const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
 export class LocalS3 {
   private server?: S3rver;
@@ -65,7 +72,7 @@ export class LocalS3 {
   }
 
   get endpoint(): string {
-    if (!this.endpointUrl) throw new Error('LocalS3 is not started');
+    if (!this.endpointUrl) throw new LocalS3NotStartedError();
     return this.endpointUrl;
   }
 
@@ -86,17 +93,4 @@ export class LocalS3 {
     if (this.server) await this.server.close();
     this.server = undefined;
   }
-}
-
-/**
- * A client for the local S3: the handlers' own configuration (s3ClientConfig: path-style, checksums only
- * when required) plus the loopback endpoint and the fixed credentials.
- */
-export function localS3Client(endpoint: string): S3Client {
-  return new S3Client({
-    ...s3ClientConfig({ AWS_ENDPOINT_URL_S3: endpoint }),
-    endpoint,
-    region: 'us-east-1',
-    credentials: LOCAL_CREDENTIALS,
-  });
 }

@@ -1,0 +1,24 @@
+/** What the command implementations share with the dispatcher (cli.ts): exit codes, usage errors, parsed flags. */
+
+export const EXIT = {
+  ok: 0,
+  failed: 1,
+  dataRejected: 2,
+  rejected: 3,
+  rolledBack: 4,
+  usage: 64,
+} as const;
+
+/** Thrown for a command line that cannot be run. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Parsed flags and positionals. */
+export interface ParsedArgs {
+  readonly values: Record<string, string | boolean | undefined>;
+  readonly positionals: string[];
+}

@@ -1,0 +1,72 @@
+/**
+ * The local SageMaker Runtime: InvokeEndpoint on loopback (`POST /endpoints/{EndpointName}/invocations`,
+ * the REST-JSON shape of the real API), so the recommend handler's SageMakerRuntimeClient reaches the
+ * local fleets through `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` and its request and error handling run
+ * unchanged:
+ *
+ * - 200 with the last container's body, Content-Type and `x-Amzn-Invoked-Production-Variant`;
+ * - a container's non-200 answer is a `ModelError` (424) carrying the original status and message;
+ * - an unknown endpoint, or one with no fleet yet, is a `ValidationError` (400).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenOnLoopback, readBody, type LoopbackServer } from './http';
+import type { LocalSageMaker } from './sagemaker';
+import { SageMakerApiError } from './sagemaker-errors';
+
+const INVOCATIONS = /^\/endpoints\/([^/]+)\/invocations$/;
+
+export function startSageMakerRuntime(sagemaker: LocalSageMaker, port = 0): Promise<LoopbackServer> {
+  return listenOnLoopback((req, res) => {
+    handle(req, res, sagemaker).catch((error: Error) => {
+      sendError(res, 500, 'InternalFailure', error.message);
+    });
+  }, port);
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, sagemaker: LocalSageMaker): Promise<void> {
+  const body = await readBody(req);
+  const match = INVOCATIONS.exec(new URL(req.url ?? '/', 'http://localhost').pathname);
+  if (req.method !== 'POST' || !match) {
+    sendError(res, 404, 'UnknownOperationException', `no InvokeEndpoint route for ${req.method} ${req.url}`);
+    return;
+  }
+  const endpointName = decodeURIComponent(match[1]);
+  let result;
+  try {
+    result = sagemaker.invokeEndpoint(endpointName, {
+      body: body.toString('utf8'),
+      contentType: String(req.headers['content-type'] ?? 'application/json'),
+      accept: req.headers.accept,
+    });
+  } catch (error) {
+    if (error instanceof SageMakerApiError) {
+      sendError(res, 400, 'ValidationError', error.message);
+      return;
+    }
+    throw error;
+  }
+  if (result.status !== 200) {
+    const kind = result.status >= 500 ? 'server' : 'client';
+    res.writeHead(424, { 'content-type': 'application/json', 'x-amzn-errortype': 'ModelError' });
+    res.end(
+      JSON.stringify({
+        message: `Received ${kind} error (${result.status}) from ${result.container ?? 'primary'} with message "${result.body}".`,
+        OriginalStatusCode: result.status,
+        OriginalMessage: result.body,
+      }),
+    );
+    return;
+  }
+  const bytes = Buffer.from(result.body, 'utf8');
+  res.writeHead(200, {
+    'content-type': result.contentType,
+    'content-length': bytes.length,
+    'x-amzn-invoked-production-variant': result.variantName,
+  });
+  res.end(bytes);
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': code });
+  res.end(JSON.stringify({ message }));
+}

@@ -1,0 +1,261 @@
+/**
+ * Local training jobs of the two built-in algorithms reelflow trains, reading and writing what the real
+ * jobs read and write:
+ *
+ * - `factorization-machines`: the `train` (and optional `test`) channel's recordIO-protobuf shards ->
+ *   `fmExamplesFromRecordIO` -> the core's FM trainer with the job's string HyperParameters -> a
+ *   real-format `model.tar.gz` at `<S3OutputPath>/<job>/output/model.tar.gz`;
+ * - `knn`: the dense recordIO rows (vector + label) -> the exact `faiss.Flat` index -> the built-in's
+ *   three-member `model.tar.gz` at the same place.
+ *
+ * The result is the job's DescribeTrainingJob output, which is what the `.sync` integration returns to
+ * the state machine. A job that cannot train ends `Failed` with a FailureReason, as on AWS.
+ *
+ * All instances' work runs in one process: with `ShardedByS3Key` and several instances each instance
+ * would train on its shards and the built-in would merge them; locally one trainer reads every shard.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { getObjectBytes, listObjects } from '../../functions/common/s3-io';
+import { parseS3Uri } from '../../functions/common/s3-uri';
+import { fmHyperparametersFromStrings, knnHyperparametersFromStrings } from '../../functions/core/config';
+import { writeFmModelTarGz } from '../../functions/core/fm/artifact';
+import { fmExamplesFromRecordIO } from '../../functions/core/fm/encode';
+import { trainFm, type EpochReport } from '../../functions/core/fm/train';
+import { buildKnnIndex, writeKnnModelTarGz } from '../../functions/core/knn';
+import { countRecordIORecords, iterateRecordIO } from '../../functions/core/recordio';
+import { AlgorithmError, sageMakerArn, SageMakerApiError, SageMakerJobFailedError } from './sagemaker-errors';
+
+/** The parts of a CreateTrainingJob request the local jobs read (PascalCase, as the Task passes it). */
+export interface TrainingJobRequest {
+  readonly TrainingJobName: string;
+  readonly AlgorithmSpecification?: { readonly TrainingImage?: string; readonly TrainingInputMode?: string };
+  readonly HyperParameters?: Record<string, string>;
+  readonly InputDataConfig?: readonly {
+    readonly ChannelName?: string;
+    readonly ContentType?: string;
+    readonly DataSource?: {
+      readonly S3DataSource?: { readonly S3Uri?: string; readonly S3DataType?: string };
+    };
+  }[];
+  readonly OutputDataConfig?: { readonly S3OutputPath?: string };
+  readonly ResourceConfig?: Record<string, unknown>;
+  readonly StoppingCondition?: Record<string, unknown>;
+  readonly RoleArn?: string;
+  readonly [key: string]: unknown;
+}
+
+/** Progress of a running job, for the terminal. */
+export type TrainingProgress =
+  | { readonly kind: 'channel'; readonly channel: string; readonly files: number; readonly bytes: number }
+  | { readonly kind: 'epoch'; readonly epoch: EpochReport; readonly epochs: number }
+  | { readonly kind: 'index'; readonly vectors: number; readonly dim: number };
+
+export interface TrainingJobDeps {
+  readonly s3: S3Client;
+  /** Seeds the FM parameter initialization (the built-in has no seed; locally runs are repeatable). */
+  readonly seed: number;
+  readonly region: string;
+  readonly account: string;
+  readonly onProgress?: (progress: TrainingProgress) => void;
+}
+
+export type BuiltinAlgorithm = 'factorization-machines' | 'knn';
+
+const RECORDIO = 'application/x-recordio-protobuf';
+
+/** The built-in algorithm of a training image URI (`<account>.dkr.ecr.<region>.amazonaws.com/knn:1`). */
+export function builtinAlgorithmOf(image: string): BuiltinAlgorithm {
+  const repository = /\/([^/:]+)(?::[^/]*)?$/.exec(image)?.[1];
+  if (repository === 'factorization-machines' || repository === 'knn') return repository;
+  throw new SageMakerApiError(
+    'ValidationException',
+    `training image '${image}' is not available locally: the local runtime trains the built-in ` +
+      `factorization-machines and knn algorithms`,
+  );
+}
+
+/** Checks a request before the job is accepted (what CreateTrainingJob validates synchronously). */
+export function validateTrainingJob(request: TrainingJobRequest): BuiltinAlgorithm {
+  const algorithm = builtinAlgorithmOf(request.AlgorithmSpecification?.TrainingImage ?? '');
+  if (!request.OutputDataConfig?.S3OutputPath?.startsWith('s3://')) {
+    throw new SageMakerApiError('ValidationException', 'OutputDataConfig.S3OutputPath must be an s3:// URI');
+  }
+  const channels = request.InputDataConfig ?? [];
+  if (!channels.some((c) => c.ChannelName === 'train')) {
+    throw new SageMakerApiError('ValidationException', `${algorithm} needs a 'train' channel`);
+  }
+  for (const channel of channels) {
+    if (channel.ContentType !== undefined && channel.ContentType !== RECORDIO) {
+      throw new SageMakerApiError(
+        'ValidationException',
+        `channel ${channel.ChannelName}: the local ${algorithm} reads ${RECORDIO}, got ${channel.ContentType}`,
+      );
+    }
+  }
+  return algorithm;
+}
+
+/**
+ * Runs a training job to its end. Resolves with the DescribeTrainingJob output of the completed job;
+ * rejects with SageMakerJobFailedError (carrying the Failed description) when the job fails.
+ */
+export async function runTrainingJob(
+  request: TrainingJobRequest,
+  deps: TrainingJobDeps,
+): Promise<Record<string, unknown>> {
+  const name = request.TrainingJobName;
+  const algorithm = validateTrainingJob(request);
+  const started = new Date();
+  const base = {
+    TrainingJobName: name,
+    TrainingJobArn: sageMakerArn(deps.region, deps.account, 'training-job', name),
+    AlgorithmSpecification: request.AlgorithmSpecification,
+    HyperParameters: request.HyperParameters ?? {},
+    InputDataConfig: request.InputDataConfig,
+    OutputDataConfig: request.OutputDataConfig,
+    ResourceConfig: request.ResourceConfig,
+    StoppingCondition: request.StoppingCondition,
+    RoleArn: request.RoleArn,
+    CreationTime: started.toISOString(),
+    TrainingStartTime: started.toISOString(),
+  };
+  const finished = (extra: Record<string, unknown>): Record<string, unknown> => {
+    const ended = new Date();
+    const seconds = Math.max(1, Math.round((ended.getTime() - started.getTime()) / 1000));
+    return {
+      ...base,
+      ...extra,
+      TrainingEndTime: ended.toISOString(),
+      LastModifiedTime: ended.toISOString(),
+      TrainingTimeInSeconds: seconds,
+      BillableTimeInSeconds: seconds,
+    };
+  };
+
+  let artifact: Uint8Array;
+  let finalMetrics: { MetricName: string; Value: number }[] = [];
+  try {
+    const channels = await readChannels(request, deps);
+    const train = channels.get('train') ?? [];
+    if (train.length === 0) throw new AlgorithmError('the train channel holds no data');
+    if (algorithm === 'factorization-machines') {
+      ({ artifact, finalMetrics } = await trainFactorizationMachines(
+        request,
+        train,
+        channels.get('test'),
+        deps,
+      ));
+    } else {
+      artifact = await trainKnn(request, train, deps);
+    }
+  } catch (error) {
+    const reason = `AlgorithmError: ${(error as Error).message}`;
+    throw new SageMakerJobFailedError(
+      finished({ TrainingJobStatus: 'Failed', SecondaryStatus: 'Failed', FailureReason: reason }),
+      reason,
+    );
+  }
+
+  const output = parseS3Uri(request.OutputDataConfig!.S3OutputPath!);
+  const key = `${output.key.replace(/\/?$/, '/').replace(/^\//, '')}${name}/output/model.tar.gz`;
+  await deps.s3.send(
+    new PutObjectCommand({
+      Bucket: output.bucket,
+      Key: key,
+      Body: artifact,
+      ContentType: 'application/gzip',
+    }),
+  );
+  return finished({
+    TrainingJobStatus: 'Completed',
+    SecondaryStatus: 'Completed',
+    ModelArtifacts: { S3ModelArtifacts: `s3://${output.bucket}/${key}` },
+    FinalMetricDataList: finalMetrics.map((m) => ({ ...m, Timestamp: new Date().toISOString() })),
+  });
+}
+
+/** Every object of every channel (S3Prefix: all keys under the prefix, in key order). */
+async function readChannels(
+  request: TrainingJobRequest,
+  deps: TrainingJobDeps,
+): Promise<Map<string, Uint8Array[]>> {
+  const channels = new Map<string, Uint8Array[]>();
+  for (const channel of request.InputDataConfig ?? []) {
+    const source = channel.DataSource?.S3DataSource;
+    if (!channel.ChannelName || !source?.S3Uri) throw new AlgorithmError('a channel has no name or S3Uri');
+    if (source.S3DataType !== undefined && source.S3DataType !== 'S3Prefix') {
+      throw new AlgorithmError(
+        `channel ${channel.ChannelName}: S3DataType ${source.S3DataType} is not supported locally`,
+      );
+    }
+    const { bucket, key } = parseS3Uri(source.S3Uri);
+    const objects = await listObjects(deps.s3, bucket, key);
+    const files = await Promise.all(objects.map((o) => getObjectBytes(deps.s3, bucket, o.key)));
+    channels.set(channel.ChannelName, files);
+    const bytes = files.reduce((n, f) => n + f.length, 0);
+    deps.onProgress?.({ kind: 'channel', channel: channel.ChannelName, files: files.length, bytes });
+  }
+  return channels;
+}
+
+async function trainFactorizationMachines(
+  request: TrainingJobRequest,
+  train: Uint8Array[],
+  test: Uint8Array[] | undefined,
+  deps: TrainingJobDeps,
+): Promise<{ artifact: Uint8Array; finalMetrics: { MetricName: string; Value: number }[] }> {
+  const hyperparameters = request.HyperParameters ?? {};
+  const hp = fmHyperparametersFromStrings(hyperparameters);
+  const trainSet = fmExamplesFromRecordIO(train);
+  const testSet = test && test.length > 0 ? fmExamplesFromRecordIO(test) : undefined;
+  const { model, metrics } = trainFm(trainSet, hp, {
+    seed: deps.seed,
+    test: testSet,
+    onEpoch: (epoch) => deps.onProgress?.({ kind: 'epoch', epoch, epochs: hp.epochs }),
+  });
+  const finalMetrics = Object.entries(metrics).flatMap(([split, values]) =>
+    Object.entries(values ?? {}).map(([metric, value]) => ({
+      MetricName: `${split}:${metric}`,
+      Value: value,
+    })),
+  );
+  const artifact = await writeFmModelTarGz(model, { hyperparameters });
+  return { artifact, finalMetrics };
+}
+
+async function trainKnn(
+  request: TrainingJobRequest,
+  train: Uint8Array[],
+  deps: TrainingJobDeps,
+): Promise<Uint8Array> {
+  const hp = knnHyperparametersFromStrings(request.HyperParameters ?? {});
+  const count = train.reduce((n, bytes) => n + countRecordIORecords(bytes), 0);
+  if (count > hp.sample_size) {
+    // The built-in would index a random sample of sample_size rows; reelflow's index must hold every
+    // movie and tag row, so locally this is a configuration error, not a silent sample.
+    throw new AlgorithmError(
+      `the train channel holds ${count} rows, more than sample_size ${hp.sample_size}`,
+    );
+  }
+  const dim = hp.feature_dim;
+  const vectors = new Float32Array(count * dim);
+  const labels = new Float32Array(count);
+  let row = 0;
+  for (const bytes of train) {
+    for (const record of iterateRecordIO(bytes)) {
+      const values = record.features.values?.values;
+      if (!values || values.length !== dim || record.features.values.keys) {
+        throw new AlgorithmError(`row ${row} is not a dense vector of feature_dim ${dim}`);
+      }
+      const label = record.label?.values?.values[0];
+      if (label === undefined) throw new AlgorithmError(`row ${row} has no label`);
+      vectors.set(values, row * dim);
+      labels[row] = label;
+      row++;
+    }
+  }
+  const index = buildKnnIndex(vectors, labels, dim, hp.index_metric);
+  deps.onProgress?.({ kind: 'index', vectors: count, dim });
+  return writeKnnModelTarGz(index, { k: hp.k, predictor_type: hp.predictor_type });
+}

@@ -1,0 +1,227 @@
+/**
+ * `reelflow start` (`npm start`): starts the local runtime, uploads ratings (the bundled sample on a
+ * fresh state, or `--data`), follows the run they start, then serves the recommend API until Ctrl-C.
+ * `--once` performs that one run without serving and prints the evaluation.json path as its last line.
+ *
+ * On a state folder with earlier runs, nothing is uploaded unless `--data` is given: a deployed model is
+ * served again (the endpoint is restored), and data without a deployed model gets a run.
+ */
+import { readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { listObjects } from '../functions/common/s3-io';
+import { approverFor } from './approval';
+import { EXIT, UsageError, type ParsedArgs } from './cli-args';
+import { loadDeployConfig } from './config';
+import { selectRatingFiles, uploadKey } from './data-files';
+import {
+  DEFAULT_HOME,
+  homeLayout,
+  InstanceRunningError,
+  PROJECT_ROOT,
+  resetHome,
+  runningInstance,
+} from './home';
+import type { PipelineExecution } from './pipeline-runner';
+import { readRuns, type RunRecord } from './run-history';
+import { LocalRuntime } from './runtime';
+import { PortInUseError } from './services/http';
+import { duration } from './terminal';
+
+export const SAMPLE_RATINGS = join(PROJECT_ROOT, 'local', 'sample', 'ratings.csv');
+export const DEFAULT_PORT = 3000;
+/** The user of the sample request printed with the URL. */
+const SAMPLE_USER = 3;
+
+export async function startCommand(args: ParsedArgs): Promise<number> {
+  const v = args.values;
+  if (v.approve && v.reject) throw new UsageError('--approve and --reject exclude each other');
+  const once = v.once === true;
+  const msPerSecond =
+    v['time-scale'] === undefined ? undefined : numberFlag('--time-scale', v['time-scale'], 0);
+  const port = v.port === undefined ? undefined : numberFlag('--port', v.port, 0, 65535);
+  const layout = homeLayout(typeof v.home === 'string' ? v.home : DEFAULT_HOME);
+  const write = (line: string): void => {
+    process.stdout.write(`${line}\n`);
+  };
+  const started = performance.now();
+
+  if (v.fresh) {
+    const other = runningInstance(layout);
+    if (other) throw new InstanceRunningError(layout.root, other.pid);
+    await resetHome(layout);
+  }
+  const config = await loadDeployConfig({ configFile: v.config as string | undefined });
+  const data =
+    typeof v.data === 'string'
+      ? {
+          root: v.data,
+          ...(await selectRatingFiles(v.data, { allFiles: config.ml.split.mode === 'predefined' })),
+        }
+      : undefined;
+  const history = await readRuns(layout.historyFile);
+
+  const approver = approverFor({ approve: v.approve === true, reject: v.reject === true });
+  const open = (apiPort: number): Promise<LocalRuntime> =>
+    LocalRuntime.start({
+      home: layout.root,
+      config,
+      approver,
+      msPerSecond,
+      apiPort,
+      write,
+      verbose: v.verbose === true,
+    });
+  let runtime: LocalRuntime;
+  try {
+    runtime = await open(port ?? (once ? 0 : DEFAULT_PORT));
+  } catch (error) {
+    if (!(error instanceof PortInUseError) || port !== undefined) {
+      if (error instanceof PortInUseError)
+        throw new UsageError(`${error.message}: pass --port <free port> or --port 0`);
+      throw error;
+    }
+    write(`note: port ${DEFAULT_PORT} is in use; the API takes a free port instead (--port <n> to choose)`);
+    runtime = await open(0);
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopping ??= runtime.stop());
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = (): void => {
+      if (stopping) process.exit(130);
+      write('\nstopping (Ctrl-C again to quit at once)...');
+      void stop().then(resolve);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+
+  banner(write, runtime, config.resourcePrefix, v.config as string | undefined, history);
+
+  let execution: PipelineExecution | undefined;
+  try {
+    execution = await startRun(write, runtime, data);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const record = execution ? await Promise.race([execution.done, stopped.then(() => undefined)]) : undefined;
+
+  if (once) {
+    await stop();
+    write(`done in ${duration(performance.now() - started)}`);
+    if (record?.evaluationPath) write(record.evaluationPath);
+    return record ? exitCodeOf(record) : EXIT.failed;
+  }
+  if (!stopping) serving(write, runtime);
+  await stopped;
+  write('stopped');
+  return EXIT.ok;
+}
+
+/** Uploads what there is to upload, or starts a run on the data already there; the run, if any. */
+async function startRun(
+  write: (line: string) => void,
+  runtime: LocalRuntime,
+  data: { root: string; files: readonly string[]; skipped: readonly string[] } | undefined,
+): Promise<PipelineExecution | undefined> {
+  const now = new Date();
+  if (data) {
+    if (data.skipped.length > 0) {
+      write(
+        `data      ${data.root}: uploading ${data.files.map((f) => relative(data.root, f) || f).join(', ')}; not ratings: ${data.skipped.map((f) => relative(data.root, f)).join(', ')}`,
+      );
+    }
+    const files = await Promise.all(
+      data.files.map(async (file, i) => ({
+        key: uploadKey(file, data.root, now, data.files.length > 1 ? i : undefined),
+        body: await readFile(file),
+      })),
+    );
+    for (const file of files)
+      write(`upload    ${file.key} (${(file.body.length / 1024 / 1024).toFixed(1)} MiB)`);
+    if (files.length > 1) write('          one run for the whole folder: only the last upload triggers it');
+    return runtime.uploadAll(files);
+  }
+  const uploaded = await listObjects(runtime.s3, runtime.bucket, 'ratings/');
+  if (uploaded.length === 0) {
+    const key = uploadKey('sample.csv', 'sample.csv', now);
+    write(`upload    ${key} (the bundled sample: local/sample/ratings.csv)`);
+    return runtime.upload(key, await readFile(SAMPLE_RATINGS));
+  }
+  const serving = runtime.servingVersion();
+  if (serving && runtime.restoredEndpoints.length > 0) {
+    write(
+      `resume    serving ${serving} again; ${uploaded.length} batch(es) in the bucket (--data adds more, --fresh starts over)`,
+    );
+    return undefined;
+  }
+  write(`run       ${uploaded.length} batch(es) in the bucket and no model serving: starting a run on them`);
+  return runtime.startRun();
+}
+
+function banner(
+  write: (line: string) => void,
+  runtime: LocalRuntime,
+  prefix: string,
+  configFile: string | undefined,
+  history: readonly RunRecord[],
+): void {
+  const serving = runtime.servingVersion();
+  write('reelflow local runtime: the retrain and deploy state machines `cdk synth` renders, run by');
+  write('aws-local-stepfunctions, every AWS service replaced by a local stand-in on 127.0.0.1');
+  write(
+    `config    cdk.json context.reelflow${configFile ? ` + ${configFile}` : ''} (prefix ${prefix}); waits at ${runtime.scale.describe()}`,
+  );
+  write(
+    `state     ${runtime.layout.root} ` +
+      (runtime.fresh
+        ? '(fresh: no earlier runs, no model deployed)'
+        : `(${history.length} earlier run(s); ${serving ? `serving ${serving}` : 'no model deployed'})`),
+  );
+  write(`S3        ${runtime.s3Endpoint} (bucket ${runtime.bucket})`);
+  write(`API       ${runtime.recommendUrl}`);
+}
+
+function serving(write: (line: string) => void, runtime: LocalRuntime): void {
+  const version = runtime.servingVersion();
+  write('');
+  write(
+    version
+      ? `serving   ${runtime.recommendUrl}  (model ${version})`
+      : `serving   ${runtime.recommendUrl}  (no model deployed yet: it answers 503)`,
+  );
+  write(`try       curl '${runtime.recommendUrl}?user_id=${SAMPLE_USER}'`);
+  write('more data npm run upload -- <ratings file>   (starts the next run; it shows here)');
+  write('also      npm run runs (history), npm run alarm -- latency (trip a rollback alarm), Ctrl-C to stop');
+}
+
+function exitCodeOf(record: RunRecord): number {
+  switch (record.status) {
+    case 'Succeeded':
+      return EXIT.ok;
+    case 'Rejected':
+      return EXIT.rejected;
+    case 'RolledBack':
+      return EXIT.rolledBack;
+    case 'Failed':
+      return record.failedState === 'Prepare' && record.reason?.startsWith('data rejected')
+        ? EXIT.dataRejected
+        : EXIT.failed;
+    default:
+      return EXIT.failed;
+  }
+}
+
+function numberFlag(
+  flag: string,
+  value: string | boolean | undefined,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const n = Number(value);
+  if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`${flag} expects a number from ${min} to ${max}, got '${String(value)}'`);
+  }
+  return n;
+}

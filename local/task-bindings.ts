@@ -1,0 +1,182 @@
+/**
+ * The local implementation of every Task `Resource` the two workflows use, with the results and the
+ * error names Step Functions produces for each integration:
+ *
+ * | Resource                                          | local implementation                                  |
+ * | ------------------------------------------------- | ----------------------------------------------------- |
+ * | Lambda function ARNs (RENDER_PLACEHOLDERS)        | the project's handler, in-process, same payload       |
+ * | `lambda:invoke` (by `Parameters.FunctionName`)    | the same handlers, result wrapped in `Payload`        |
+ * | `sagemaker:createTrainingJob.sync`                | LocalSageMaker training job (a job instance)          |
+ * | `sagemaker:createModel` / `createEndpointConfig`  | LocalSageMaker                                        |
+ * | `sagemaker:createEndpoint`                        | LocalSageMaker hosting                                |
+ * | `sagemaker:createTransformJob.sync`               | LocalSageMaker transform job (a job instance)         |
+ * | `aws-sdk:sagemaker:describeEndpoint/updateEndpoint` | LocalSageMaker hosting (blue/green)                 |
+ * | `aws-sdk:ssm:getParameter`                        | the local parameter store                             |
+ * | `aws-sdk:s3:getObject`                            | the local S3 (s3rver), through the AWS SDK            |
+ * | `aws-sdk:cloudwatch:describeAlarms`               | the local alarms                                      |
+ * | `sns:publish`                                     | the local notifications (the terminal)                |
+ *
+ * Error names, as the definitions' Retry and Catch rules expect them:
+ * - Lambda: the handler's error type (`DataRejectedError`), the cause the Lambda error JSON;
+ * - SageMaker optimized integrations: `SageMaker.AmazonSageMakerException` (or the modelled exception,
+ *   e.g. `SageMaker.ResourceLimitExceededException`); a `.sync` job that ends Failed: `States.TaskFailed`
+ *   with the job's description as the cause;
+ * - AWS SDK integrations: `<Service>.<Exception>`, with SageMaker's unmodelled ValidationException as
+ *   `SageMaker.SageMakerException` (a missing endpoint: "Could not find endpoint ...").
+ */
+import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
+import type { LocalAlarms } from './services/alarms';
+import type { LocalNotifications } from './services/notifications';
+import { ParameterStoreError, type LocalParameterStore } from './services/parameters';
+import type { LocalSageMaker } from './services/sagemaker';
+import { SageMakerApiError, SageMakerJobFailedError } from './services/sagemaker-errors';
+import type { TaskBinding, TaskBindings } from './state-machine-runner';
+
+/** A Lambda handler as the Task calls it: the payload in, the result out. */
+export type LambdaHandler = (payload: never) => Promise<unknown>;
+
+export interface BindingServices {
+  readonly sagemaker: LocalSageMaker;
+  readonly parameters: LocalParameterStore;
+  readonly alarms: LocalAlarms;
+  readonly notifications: LocalNotifications;
+  readonly s3: S3Client;
+  /** Handlers by function ARN (the renderer's placeholders). */
+  readonly lambdas: Readonly<Record<string, LambdaHandler>>;
+}
+
+/** An error as a Task reports it: `name` is what Retry and Catch match, the message is the Cause. */
+export class TaskError extends Error {
+  constructor(name: string, cause: string) {
+    super(cause);
+    this.name = name;
+  }
+}
+
+const states = (integration: string): string => `arn:aws:states:::${integration}`;
+
+/** Every binding both workflows need. */
+export function taskBindings(services: BindingServices): TaskBindings {
+  const { sagemaker, parameters, alarms, notifications, s3 } = services;
+  const optimized =
+    (call: (input: never) => unknown): TaskBinding =>
+    async (input) => {
+      try {
+        return await call(input as never);
+      } catch (error) {
+        throw optimizedError(error);
+      }
+    };
+  const sdk =
+    (service: string, call: (input: never) => unknown): TaskBinding =>
+    async (input) => {
+      try {
+        return await call(input as never);
+      } catch (error) {
+        throw sdkError(service, error);
+      }
+    };
+
+  const bindings: Record<string, TaskBinding> = {
+    [states('sagemaker:createTrainingJob.sync')]: optimized((r) => sagemaker.createTrainingJob(r)),
+    [states('sagemaker:createModel')]: optimized((r) => sagemaker.createModel(r)),
+    [states('sagemaker:createTransformJob.sync')]: optimized((r) => sagemaker.createTransformJob(r)),
+    [states('sagemaker:createEndpointConfig')]: optimized((r) => sagemaker.createEndpointConfig(r)),
+    [states('sagemaker:createEndpoint')]: optimized((r) => sagemaker.createEndpoint(r)),
+    [states('aws-sdk:sagemaker:describeEndpoint')]: sdk('SageMaker', (r) => sagemaker.describeEndpoint(r)),
+    [states('aws-sdk:sagemaker:updateEndpoint')]: sdk('SageMaker', (r) => sagemaker.updateEndpoint(r)),
+    [states('aws-sdk:ssm:getParameter')]: sdk('Ssm', (r) => parameters.getParameter(r)),
+    [states('aws-sdk:cloudwatch:describeAlarms')]: sdk('CloudWatch', (r) => alarms.describeAlarms(r)),
+    [states('aws-sdk:s3:getObject')]: sdk('S3', (r: { Bucket: string; Key: string }) => getObject(s3, r)),
+    [states('sns:publish')]: async (input) => notifications.publish(input as never),
+  };
+  const invoke = async (handler: LambdaHandler, payload: unknown): Promise<unknown> => {
+    try {
+      return await handler(payload as never);
+    } catch (error) {
+      throw lambdaError(error);
+    }
+  };
+  for (const [arn, handler] of Object.entries(services.lambdas)) {
+    bindings[arn] = (payload) => invoke(handler, payload);
+  }
+  // The optimized Lambda integration, should a definition use it: bound by Parameters.FunctionName.
+  bindings[states('lambda:invoke')] = async (input) => {
+    const { FunctionName: name, Payload: payload } = input as { FunctionName?: string; Payload?: unknown };
+    const handler = services.lambdas[String(name).replace(/:(\$LATEST|\d+)$/, '')];
+    if (!handler) {
+      throw new TaskError(
+        'Lambda.ResourceNotFoundException',
+        `Function not found: ${String(name)} (no local handler)`,
+      );
+    }
+    return { ExecutedVersion: '$LATEST', StatusCode: 200, Payload: await invoke(handler, payload) };
+  };
+  return bindings;
+}
+
+/** GetObject as the SDK integration returns it: the body as a string. */
+async function getObject(
+  s3: S3Client,
+  input: { Bucket: string; Key: string },
+): Promise<Record<string, unknown>> {
+  const response = await s3.send(new GetObjectCommand({ Bucket: input.Bucket, Key: input.Key }));
+  return {
+    Body: (await response.Body?.transformToString('utf-8')) ?? '',
+    ContentType: response.ContentType,
+    ContentLength: response.ContentLength,
+    ETag: response.ETag,
+    LastModified: response.LastModified?.toISOString(),
+  };
+}
+
+/** The error of a Lambda Task: the error type, and the Lambda error JSON as the cause. */
+export function lambdaError(error: unknown): TaskError {
+  const err = error instanceof Error ? error : new Error(String(error));
+  const name = err.name && err.name !== 'Error' ? err.name : 'Error';
+  return new TaskError(
+    name,
+    JSON.stringify({ errorType: name, errorMessage: err.message, trace: (err.stack ?? '').split('\n') }),
+  );
+}
+
+function optimizedError(error: unknown): Error {
+  if (error instanceof SageMakerJobFailedError) {
+    return new TaskError('States.TaskFailed', JSON.stringify(error.description));
+  }
+  if (error instanceof SageMakerApiError) {
+    const name =
+      error.code === 'ResourceLimitExceeded'
+        ? 'SageMaker.ResourceLimitExceededException'
+        : 'SageMaker.AmazonSageMakerException';
+    return new TaskError(
+      name,
+      `${error.message} (Service: AmazonSageMaker; Status Code: 400; Error Code: ${error.code})`,
+    );
+  }
+  return new TaskError('States.TaskFailed', (error as Error).message);
+}
+
+function sdkError(service: string, error: unknown): Error {
+  const err = error as Error;
+  let exception: string;
+  let code: string;
+  if (error instanceof SageMakerApiError) {
+    code = error.code;
+    exception =
+      code === 'ValidationException' ? 'SageMakerException' : `${code.replace(/Exception$/, '')}Exception`;
+  } else if (error instanceof ParameterStoreError) {
+    code = error.code;
+    exception = `${code.replace(/Exception$/, '')}Exception`;
+  } else if (error instanceof NoSuchKey || err.name === 'NoSuchKey') {
+    code = 'NoSuchKey';
+    exception = 'NoSuchKeyException';
+  } else {
+    code = err.name;
+    exception = err.name.endsWith('Exception') ? err.name : `${err.name}Exception`;
+  }
+  return new TaskError(
+    `${service}.${exception}`,
+    `${err.message} (Service: ${service}, Status Code: 400, Error Code: ${code})`,
+  );
+}

@@ -1,0 +1,152 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixedApprover, type Approver } from '../../local/approval';
+import { LocalPipeline, type PipelineEvent } from '../../local/pipeline-runner';
+import { formatRuns, readRuns } from '../../local/run-history';
+import { LocalCodePipelineApi } from '../../local/services/codepipeline';
+import { StateMachineRunner, type Definition } from '../../local/state-machine-runner';
+import { TimeScale } from '../../local/time-scale';
+
+/** One-Task workflows whose Task the test releases run by run. */
+const workflow = (resource: string): Definition => ({
+  StartAt: 'Work',
+  States: { Work: { Type: 'Task', Resource: `arn:aws:states:::local:${resource}`, End: true } },
+});
+
+function pipeline(approver: Approver = fixedApprover(true, 'test')) {
+  const home = mkdtempSync(join(tmpdir(), 'pipeline-'));
+  const gates = new Map<string, () => void>();
+  const entered: string[] = [];
+  const release = (runId: string): void => gates.get(runId)!();
+  const whenRetraining = async (runId: string): Promise<void> => {
+    while (!gates.has(runId)) await new Promise((resolve) => setTimeout(resolve, 1));
+  };
+  const evaluation = {
+    gate: { passed: true },
+    approvalText: 'ok',
+    primaryMetric: { name: 'ndcg@10', candidate: 0.3, production: null },
+  };
+  const retrain = new StateMachineRunner(
+    workflow('retrain'),
+    {
+      'arn:aws:states:::local:retrain': (_input, call) =>
+        new Promise((resolve) => {
+          const runId = call.executionName.replace(/^retrain-/, '');
+          entered.push(runId);
+          gates.set(runId, () => resolve(evaluation));
+        }),
+    },
+    new TimeScale(0),
+  );
+  const deploy = new StateMachineRunner(
+    workflow('deploy'),
+    { 'arn:aws:states:::local:deploy': () => ({}) },
+    new TimeScale(0),
+  );
+  let seq = 0;
+  const codePipeline = new LocalCodePipelineApi('reelflow-release', () => 'unused');
+  const events: PipelineEvent[] = [];
+  const local = new LocalPipeline({
+    name: 'reelflow-release',
+    retrain: () => retrain,
+    deploy: () => deploy,
+    codePipeline,
+    summarize: async (event) => {
+      codePipeline.service().operations.PutJobSuccessResult({
+        jobId: event['CodePipeline.job'].id,
+        outputVariables: { approvalText: 'candidate beats production', reportUrl: 'https://console/x' },
+      });
+    },
+    approver,
+    readObject: async () => undefined,
+    runsDir: join(home, 'runs'),
+    historyFile: join(home, 'runs.jsonl'),
+    servingVersion: () => null,
+    nextRunId: () => `run-${++seq}`,
+    onEvent: (event) => events.push(event),
+  });
+  return { local, release, whenRetraining, entered, events, historyFile: join(home, 'runs.jsonl') };
+}
+
+describe('LocalPipeline', () => {
+  it('runs Source, Checks (skipped locally), Retrain, Approve and Deploy, and records the run', async () => {
+    const { local, release, whenRetraining, events, historyFile } = pipeline();
+    const run = local.start({ triggerKey: 'ratings/a.csv', triggerVersionId: 'v1' });
+    await whenRetraining(run.runId);
+    release(run.runId);
+    const record = await run.done;
+
+    expect(record).toMatchObject({
+      runId: 'run-1',
+      status: 'Succeeded',
+      stage: 'Deploy',
+      trigger: { key: 'ratings/a.csv', versionId: 'v1' },
+    });
+    const stages = events.flatMap((e) => (e.type === 'stage-ended' ? [`${e.stage}:${e.outcome}`] : []));
+    expect(stages).toEqual([
+      'Source:succeeded',
+      'Checks:skipped',
+      'Retrain:succeeded',
+      'Approve:succeeded',
+      'Deploy:succeeded',
+    ]);
+    const approval = events.find((e) => e.type === 'approval-requested');
+    expect(approval?.type === 'approval-requested' && approval.request.approvalText).toBe(
+      'candidate beats production',
+    );
+    expect(Object.keys(record.timings.stages)).toEqual(['Source', 'Checks', 'Retrain', 'Approve', 'Deploy']);
+    expect(await readRuns(historyFile)).toEqual([record]);
+    expect(formatRuns([record])).toMatch(
+      /^run\s+started\s+status.*\nrun-1 .* Succeeded\s+Deploy\s+ratings\/a\.csv\s+ndcg@10\s+0\.3000/,
+    );
+  });
+
+  it('SUPERSEDED: a newer execution replaces the one waiting at a busy stage; no stage runs two', async () => {
+    const { local, release, whenRetraining, entered } = pipeline();
+    // GIVEN run 1 in Retrain
+    const first = local.start({ triggerKey: 'ratings/1.csv' });
+    await whenRetraining(first.runId);
+    // WHEN runs 2 and 3 arrive while it trains
+    const second = local.start({ triggerKey: 'ratings/2.csv' });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const third = local.start({ triggerKey: 'ratings/3.csv' });
+    // THEN run 2, waiting at the Retrain boundary, is superseded by run 3
+    const superseded = await second.done;
+    expect(superseded).toMatchObject({ status: 'Superseded', stage: 'Retrain' });
+    expect(entered).toEqual(['run-1']);
+    // AND run 3 trains only once run 1 has left Retrain
+    release(first.runId);
+    await whenRetraining(third.runId);
+    release(third.runId);
+    expect((await first.done).status).toBe('Succeeded');
+    expect((await third.done).status).toBe('Succeeded');
+    expect(entered).toEqual(['run-1', 'run-3']);
+  });
+
+  it('ends a run Rejected when the approver rejects it, and never deploys it', async () => {
+    const { local, release, whenRetraining, events } = pipeline(fixedApprover(false, '--reject'));
+    const run = local.start({});
+    await whenRetraining(run.runId);
+    release(run.runId);
+    const record = await run.done;
+    expect(record).toMatchObject({
+      status: 'Rejected',
+      stage: 'Approve',
+      reason: 'rejected at approval by --reject',
+      trigger: { key: 'manual' },
+    });
+    expect(events.some((e) => e.type === 'stage-started' && e.stage === 'Deploy')).toBe(false);
+  });
+
+  it('stops cleanly: a waiting execution ends Stopped', async () => {
+    const { local, whenRetraining } = pipeline();
+    const first = local.start({});
+    await whenRetraining(first.runId);
+    const second = local.start({});
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await local.stop();
+    expect((await second.done).status).toBe('Stopped');
+    expect((await first.done).status).toBe('Stopped');
+  });
+});
