@@ -159,9 +159,12 @@ export interface RecommendResponse {
 
 /** Content types on the serving path (see docs/architecture.md). */
 export const SERVING_CONTENT_TYPES = {
-  /** What callers send to the endpoint: `{"user_id": N}` (one) or JSON lines (batch transform). */
+  /**
+   * What callers send to the endpoint: `{"user_id": N}`; the batch transform sends one record per line
+   * of its input, each `{"instances":[{"user_id": N}, ...]}` for a block of users.
+   */
   request: 'application/json',
-  batchRequest: 'application/jsonlines',
+  batchRequest: 'application/json',
   /** What callers accept; the k-NN container needs verbose output, the post container answers JSON lines. */
   accept: 'application/jsonlines; verbose=true',
   response: 'application/jsonlines',

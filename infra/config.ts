@@ -61,7 +61,7 @@ const transformSchema = z.strictObject({
   instanceType: instanceType.default('ml.m5.xlarge'),
   /** @default 1 */
   instanceCount: positiveInt.max(100).default(1),
-  /** MaxPayloadInMB of the batch transform (MultiRecord batches up to this size). @default 6 */
+  /** MaxPayloadInMB of the batch transform (each record is one line of up to 200 users). @default 6 */
   maxPayloadMb: z.number().int().min(1).max(100).default(6),
 });
 

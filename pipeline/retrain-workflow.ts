@@ -278,7 +278,9 @@ export class RetrainWorkflow extends Construct {
         parameters: {
           'TransformJobName.$': jobName,
           'ModelName.$': modelName,
-          BatchStrategy: 'MultiRecord',
+          // One input line = one request of up to USERS_PER_TRANSFORM_RECORD users (functions/core/prepare.ts):
+          // MultiRecord would pack lines up to MaxPayloadInMB, hundreds of thousands of users at once.
+          BatchStrategy: 'SingleRecord',
           MaxPayloadInMB: config.transform.maxPayloadMb,
           TransformInput: {
             ContentType: SERVING_CONTENT_TYPES.batchRequest,

@@ -9,7 +9,8 @@
  *   id-maps/{users,movies}.csv    dense index <-> MovieLens id (the FM one-hot columns)
  *   train/part-00000.recordio …   FM `train` channel: sparse one-hot recordIO-protobuf
  *   test/part-00000.recordio …    FM `test` channel
- *   transform-input/users.jsonl   one {"user_id":N} per test user: the batch transform input
+ *   transform-input/users.jsonl   the batch transform input: one request per line, each
+ *                                 {"instances":[{"user_id":N}, ...]} for up to 200 test users
  *   manifest.json                 sizes, split summary and the training jobs' hyperparameters
  */
 import { toHyperparameterStrings, type MlConfig } from './config';
@@ -171,17 +172,31 @@ export async function writeExamples(
   return writer.close();
 }
 
-/** One `{"user_id":N}` line per user with held-out ratings, ascending id (batch transform input). */
+/**
+ * Users per batch transform record. The transform sends one line per request (SingleRecord), so a line
+ * bounds what the pre step sends to k-NN (2 queries a user) whatever MaxPayloadInMB allows; 200 users
+ * are ~4 KB in and ~430 KB of k-NN queries.
+ */
+export const USERS_PER_TRANSFORM_RECORD = 200;
+
+/** The test users (held-out ratings), ascending id, in blocks: the batch transform input. */
 async function writeTransformInput(sink: ArtifactSink, ratings: Ratings, split: Split): Promise<number> {
   const isTestUser = new Uint8Array(ratings.users.size);
   for (const row of split.test) isTestUser[ratings.user[row]] = 1;
   const out = new LineWriter(sink.open('transform-input/users.jsonl'));
+  let block: string[] = [];
   let count = 0;
+  const flush = async (): Promise<void> => {
+    if (block.length) await out.line(`{"instances":[${block.join(',')}]}`);
+    block = [];
+  };
   for (let u = 0; u < isTestUser.length; u++) {
     if (!isTestUser[u]) continue;
-    await out.line(`{"user_id":${ratings.users.ids[u]}}`);
+    block.push(`{"user_id":${ratings.users.ids[u]}}`);
     count++;
+    if (block.length === USERS_PER_TRANSFORM_RECORD) await flush();
   }
+  await flush();
   await out.end();
   return count;
 }

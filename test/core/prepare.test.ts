@@ -55,9 +55,10 @@ describe('prepareRun', () => {
     expect(manifest.featureDim).toBe(40 + manifest.movies);
     expect(manifest.hyperparameters.fm.feature_dim).toBe(String(manifest.featureDim));
     expect(manifest.testUsers).toBe(40);
-    expect(readFileSync(join(out, 'transform-input/users.jsonl'), 'utf8').split('\n')[0]).toBe(
-      '{"user_id":1}',
-    );
+    const requests = readFileSync(join(out, 'transform-input/users.jsonl'), 'utf8').trim().split('\n');
+    expect(requests).toHaveLength(1);
+    const users = (JSON.parse(requests[0]) as { instances: { user_id: number }[] }).instances;
+    expect(users.map((u) => u.user_id)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
   });
 
   it('rejects bad data before anything is trained, and still writes the validation report', async () => {

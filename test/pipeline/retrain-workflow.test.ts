@@ -332,9 +332,9 @@ describe('retrain execution (aws-local-stepfunctions)', () => {
     expect(transform(S.transformCandidate)).toMatchObject({
       TransformJobName: prepared.names.candidateTransformJob,
       ModelName: prepared.names.model,
-      BatchStrategy: 'MultiRecord',
+      BatchStrategy: 'SingleRecord',
       TransformInput: {
-        ContentType: 'application/jsonlines',
+        ContentType: 'application/json',
         SplitType: 'Line',
         DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: prepared.uris.transformInput } },
       },

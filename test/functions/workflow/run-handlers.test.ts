@@ -103,7 +103,10 @@ describe('workflow handlers against a local S3 on loopback', () => {
     const users = (await text(s3, 'runs/run-1/prepared/transform-input/users.jsonl'))
       .trim()
       .split('\n')
-      .map((l) => (JSON.parse(l) as { user_id: number }).user_id);
+      .flatMap((l) =>
+        (JSON.parse(l) as { instances: { user_id: number }[] }).instances.map((u) => u.user_id),
+      );
+    expect(users).toHaveLength(prepared.counts.testUsers);
     const answers = serveUsers(bundle, index, users);
     await put(
       s3,
