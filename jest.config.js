@@ -4,6 +4,6 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': 'ts-jest' },
-  setupFiles: ['<rootDir>/local/polyfills.js'],
+  setupFiles: ['<rootDir>/local/polyfills.js', '<rootDir>/test/setup-env.js'],
   testTimeout: 60000,
 };

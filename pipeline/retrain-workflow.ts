@@ -148,6 +148,7 @@ export class RetrainWorkflow extends Construct {
       sageMakerTask(this, S.trainFm, {
         action: 'createTrainingJob',
         sync: true,
+        timeoutSeconds: trainingTaskTimeoutSeconds(config),
         parameters: this.trainingJob({
           jobName: '$.prepared.names.fmJob',
           image: fmImage,
@@ -191,6 +192,7 @@ export class RetrainWorkflow extends Construct {
       sageMakerTask(this, S.trainKnn, {
         action: 'createTrainingJob',
         sync: true,
+        timeoutSeconds: trainingTaskTimeoutSeconds(config),
         parameters: this.trainingJob({
           jobName: '$.prepared.names.knnJob',
           image: knnImage,
@@ -398,9 +400,7 @@ export class RetrainWorkflow extends Construct {
       .next(readProduction)
       .next(hasProduction);
 
-    const maxJobSeconds = config.training.useSpot
-      ? (config.training.maxWaitSeconds ?? config.training.maxRuntimeSeconds)
-      : config.training.maxRuntimeSeconds;
+    const maxJobSeconds = maxTrainingJobSeconds(config);
     this.stateMachine = workflowStateMachine(this, 'StateMachine', {
       definition,
       key: props.key,
@@ -580,4 +580,19 @@ export class RetrainWorkflow extends Construct {
       }),
     );
   }
+}
+
+/** The longest a training job may take: its MaxRuntime, or with spot its MaxWaitTime (which includes waiting). */
+function maxTrainingJobSeconds(config: DeployConfig): number {
+  return config.training.useSpot
+    ? (config.training.maxWaitSeconds ?? config.training.maxRuntimeSeconds)
+    : config.training.maxRuntimeSeconds;
+}
+
+/**
+ * TimeoutSeconds of the training Tasks: the job's own limit plus 30 minutes for provisioning and the
+ * artifact upload, so a job SageMaker never ends still fails the state instead of holding the run.
+ */
+function trainingTaskTimeoutSeconds(config: DeployConfig): number {
+  return maxTrainingJobSeconds(config) + 1800;
 }

@@ -115,6 +115,11 @@ export interface SageMakerTaskProps {
   /** @default - the result is discarded */
   readonly resultPath?: string;
   readonly comment?: string;
+  /**
+   * TimeoutSeconds of the Task: fails the state (into its Catch) when a `.sync` job outlives it.
+   * @default - none (the state machine's own timeout bounds it)
+   */
+  readonly timeoutSeconds?: number;
 }
 
 /**
@@ -131,6 +136,7 @@ export function sageMakerTask(scope: Construct, id: string, props: SageMakerTask
       ...(props.comment ? { Comment: props.comment } : {}),
       Resource: `arn:${Aws.PARTITION}:states:::sagemaker:${props.action}${props.sync ? '.sync' : ''}`,
       Parameters: props.parameters,
+      ...(props.timeoutSeconds ? { TimeoutSeconds: props.timeoutSeconds } : {}),
       ...(props.resultSelector ? { ResultSelector: props.resultSelector } : {}),
       ResultPath: props.resultPath ?? null,
     },

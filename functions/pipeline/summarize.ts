@@ -21,6 +21,7 @@ import type { CodePipelineEvent } from 'aws-lambda';
 import { z } from 'zod';
 import type { RunSummary } from '../contracts';
 import { requireEnv } from '../common/env';
+import { s3ClientConfig } from '../common/s3-io';
 import { toError } from '../common/errors';
 import { logger } from '../common/logger';
 import { metrics, MetricUnit } from '../common/metrics';
@@ -167,7 +168,7 @@ export function codePipelineReporter(client: CodePipelineClient): JobReporter {
   };
 }
 
-const s3 = new S3Client({});
+const s3 = new S3Client(s3ClientConfig());
 const codePipeline = new CodePipelineClient({});
 
 export const handler = async (event: CodePipelineEvent): Promise<void> => {

@@ -10,7 +10,9 @@ import { z } from 'zod';
 import type { EvaluateResult, PrepareResult, ProductionRecord, RunSummary, RunTrigger } from '../contracts';
 import { requireEnv } from '../common/env';
 import { logger } from '../common/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { metrics, MetricUnit } from '../common/metrics';
+import { METRICS_NAMESPACE } from '../common/namespace';
 import { getObjectBytes, getObjectText, getPrefixTexts, s3ClientConfig, s3Sink } from '../common/s3-io';
 import { parseS3Uri, runKey } from '../common/s3-uri';
 import { parseMlConfig } from '../core/config';
@@ -135,18 +137,24 @@ export async function evaluate(
   };
 }
 
-/** One EMF record per model: its metrics with dimensions Model and RunId (graphed per version). */
+/**
+ * One EMF record per model: all its metrics under the dimensions Model and RunId (the dashboard graphs
+ * them per version). A Metrics instance of its own, so the dimensions do not leak into the counts.
+ */
 function emitModelMetrics(
   model: 'candidate' | 'production',
   runId: string,
   values: Record<string, number>,
 ): void {
-  const single = metrics.singleMetric();
-  single.addDimensions({ Model: model, RunId: runId });
+  const modelMetrics = new Metrics({
+    namespace: METRICS_NAMESPACE,
+    serviceName: 'reelflow',
+    defaultDimensions: { Model: model, RunId: runId },
+  });
   for (const [name, value] of Object.entries(values)) {
-    if (Number.isFinite(value)) single.addMetric(cloudWatchMetricName(name), MetricUnit.NoUnit, value);
+    if (Number.isFinite(value)) modelMetrics.addMetric(cloudWatchMetricName(name), MetricUnit.NoUnit, value);
   }
-  single.publishStoredMetrics();
+  modelMetrics.publishStoredMetrics();
 }
 
 const s3 = new S3Client(s3ClientConfig());

@@ -14,6 +14,7 @@ import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import type { DeploymentRecord, ProductionRecord } from '../contracts';
 import { requireEnv } from '../common/env';
+import { s3ClientConfig } from '../common/s3-io';
 import { logger } from '../common/logger';
 import { metrics, MetricUnit } from '../common/metrics';
 import { runKey } from '../common/s3-uri';
@@ -195,7 +196,7 @@ export function awsRecordStores(deps: {
   };
 }
 
-const s3 = new S3Client({});
+const s3 = new S3Client(s3ClientConfig());
 const ssm = new SSMClient({});
 
 export const handler = async (input: RecordDeploymentInput): Promise<RecordDeploymentResult> => {

@@ -148,11 +148,21 @@ describe('StateMachineRunner on the rendered retrain definition', () => {
     expect((error as Error).message).toMatch(/nothing is sent to AWS/);
   });
 
-  it("gives Tasks Step Functions' default timeout instead of the engine's 60 s, on a copy", () => {
+  it("gives Tasks without a TimeoutSeconds Step Functions' default instead of the engine's 60 s, on a copy", () => {
     const runner = new StateMachineRunner(retrain, bindings({}), new TimeScale(0));
     const tasks = allStates(runner.runDefinition).filter((s) => s.state.Type === 'Task');
-    expect(tasks.every((t) => t.state.TimeoutSeconds === 2_147_483)).toBe(true);
-    expect(allStates(retrain).some((s) => s.state.TimeoutSeconds !== undefined)).toBe(false);
+    const declared = new Map(allStates(retrain).map((s) => [s.name, s.state.TimeoutSeconds]));
+    for (const task of tasks) {
+      expect(task.state.TimeoutSeconds).toBe(declared.get(task.name) ?? 2_147_483);
+    }
+    // The training Tasks declare their own (max runtime + 30 min); the copy keeps it.
+    expect(declared.get(S.trainFm)).toBe(14_400 + 1800);
+    expect(
+      allStates(retrain)
+        .filter((s) => s.state.TimeoutSeconds !== undefined)
+        .map((s) => s.name)
+        .sort(),
+    ).toEqual([S.trainFm, S.trainKnn].sort());
   });
 
   it('without Promise.withResolvers the engine would take the catch path; the runner refuses to start', async () => {
