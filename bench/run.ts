@@ -21,12 +21,13 @@ const { values } = parseArgs({
 });
 
 const ROOT = join(__dirname, '..');
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+/** Runs a .ts file with the Node 20 polyfills and tsx, as the reelflow command does. */
+const RUN_TS = join(ROOT, 'local', 'bin', 'run-ts.js');
 
 /** Runs a bench script in a child process; returns its last stdout line parsed as JSON. */
 function run(script: string, args: string[], nodeOptions = ''): Record<string, unknown> | null {
   process.stderr.write(`\n> ${script} ${args.join(' ')}\n`);
-  const child = spawnSync(TSX, [join(ROOT, 'bench', script), ...args], {
+  const child = spawnSync(process.execPath, [RUN_TS, join(ROOT, 'bench', script), ...args], {
     cwd: ROOT,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],

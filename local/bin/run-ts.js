@@ -5,6 +5,7 @@
 const { resolve } = require('node:path');
 
 require('../polyfills');
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'; // as in reelflow.js
 require('tsx/cjs');
 
 const [node, , script, ...args] = process.argv;
