@@ -18,7 +18,7 @@
  * back update also ends InService, on the old config, so success is InService *and* the new
  * EndpointConfigName. The endpoint and its configs belong to this workflow, never to the CDK stack.
  */
-import { ArnFormat, Aws, Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -29,6 +29,8 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { type CapacitySize, type DeployConfig, VARIANT_NAME } from '../infra/config';
 import {
+  grantKeyForSageMaker,
+  grantKeyViaService,
   guard,
   LAMBDA_RETRY,
   SAGEMAKER_RETRY,
@@ -501,30 +503,9 @@ export class DeployWorkflow extends Construct {
       new iam.PolicyStatement({ actions: ['cloudwatch:DescribeAlarms'], resources: alarmArns }),
     );
     // The endpoint config's KMS key encrypts the instances' storage volumes.
-    role.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['kms:CreateGrant'],
-        resources: [props.key.keyArn],
-        conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
-      }),
-    );
-    role.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['kms:DescribeKey'], resources: [props.key.keyArn] }),
-    );
-    role.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['kms:Decrypt'],
-        resources: [props.key.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.${Aws.URL_SUFFIX}` } },
-      }),
-    );
-    role.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-        resources: [props.key.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `sns.${Aws.REGION}.${Aws.URL_SUFFIX}` } },
-      }),
-    );
+    grantKeyForSageMaker(role, props.key);
+    grantKeyViaService(role, props.key, 's3', ['kms:Decrypt']);
+    grantKeyViaService(role, props.key, 'sns', ['kms:GenerateDataKey', 'kms:Decrypt']);
   }
 }
 

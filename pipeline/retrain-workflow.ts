@@ -11,7 +11,7 @@
  * Every job and model is named per run (names come from Prepare). Production is only read (the SSM
  * production record and its model, for the comparison), never changed: that is the deploy workflow's job.
  */
-import { Aws, Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -23,6 +23,8 @@ import { SERVING_CONTENT_TYPES } from '../functions/contracts';
 import type { DeployConfig } from '../infra/config';
 import { builtinImageUri } from './images';
 import {
+  grantKeyForSageMaker,
+  grantKeyViaService,
   guard,
   LAMBDA_RETRY,
   SAGEMAKER_CAPACITY_RETRY,
@@ -555,30 +557,9 @@ export class RetrainWorkflow extends Construct {
       }),
     );
     // Volume and output encryption: SageMaker creates grants on the key for the job's resources.
-    role.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['kms:CreateGrant'],
-        resources: [props.key.keyArn],
-        conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
-      }),
-    );
-    role.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['kms:DescribeKey'], resources: [props.key.keyArn] }),
-    );
-    role.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['kms:Decrypt'],
-        resources: [props.key.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `ssm.${Aws.REGION}.${Aws.URL_SUFFIX}` } },
-      }),
-    );
-    role.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-        resources: [props.key.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `sns.${Aws.REGION}.${Aws.URL_SUFFIX}` } },
-      }),
-    );
+    grantKeyForSageMaker(role, props.key);
+    grantKeyViaService(role, props.key, 'ssm', ['kms:Decrypt']);
+    grantKeyViaService(role, props.key, 'sns', ['kms:GenerateDataKey', 'kms:Decrypt']);
   }
 }
 

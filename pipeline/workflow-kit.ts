@@ -6,6 +6,7 @@
  * JSONata, and it runs these same definitions.
  */
 import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -175,4 +176,42 @@ export function workflowStateMachine(
     logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
   });
   return stateMachine;
+}
+
+/** Anything with a role to add statements to (a state machine, a function). */
+export interface PolicyTarget {
+  addToRolePolicy(statement: iam.PolicyStatement): void;
+}
+
+/**
+ * What a workflow role needs of the project key to start SageMaker resources encrypted with it: grants
+ * that SageMaker creates for the resources (volumes, outputs), and DescribeKey.
+ */
+export function grantKeyForSageMaker(role: PolicyTarget, key: kms.IKey): void {
+  role.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['kms:CreateGrant'],
+      resources: [key.keyArn],
+      conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+    }),
+  );
+  role.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ['kms:DescribeKey'], resources: [key.keyArn] }),
+  );
+}
+
+/** `actions` on the project key, only through `service` in this region (kms:ViaService). */
+export function grantKeyViaService(
+  role: PolicyTarget,
+  key: kms.IKey,
+  service: string,
+  actions: string[],
+): void {
+  role.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions,
+      resources: [key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `${service}.${Aws.REGION}.${Aws.URL_SUFFIX}` } },
+    }),
+  );
 }
