@@ -36,16 +36,22 @@ export function idMapFromSortedIds(ids: Int32Array): IdMap {
     ids,
     size,
     indexOf: (id) => {
-      let lo = 0;
-      let hi = size - 1;
-      while (lo <= hi) {
-        const mid = (lo + hi) >>> 1;
-        const v = ids[mid];
-        if (v === id) return mid;
-        if (v < id) lo = mid + 1;
-        else hi = mid - 1;
-      }
-      return undefined;
+      const index = sortedIndexOf(ids, id);
+      return index >= 0 ? index : undefined;
     },
   };
+}
+
+/** Position of `value` in ascending `sorted`, or -1 (binary search). */
+export function sortedIndexOf(sorted: ArrayLike<number>, value: number): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = sorted[mid];
+    if (v === value) return mid;
+    if (v < value) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
 }

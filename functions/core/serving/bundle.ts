@@ -15,6 +15,7 @@ import { endianness } from 'node:os';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readTarGz, writeTarGz } from '../archive';
+import { sortedIndexOf } from '../ingest/id-map';
 import { TAG_BITS } from './user-tags';
 
 if (endianness() !== 'LE')
@@ -202,17 +203,7 @@ function bytesOf(array: Int32Array | Uint32Array | Float32Array): Uint8Array {
 
 /** Row of `userId` in the bundle, or -1 (binary search over the ascending ids). */
 export function userRow(bundle: ServingBundle, userId: number): number {
-  const ids = bundle.userIds;
-  let lo = 0;
-  let hi = ids.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const v = ids[mid];
-    if (v === userId) return mid;
-    if (v < userId) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
+  return sortedIndexOf(bundle.userIds, userId);
 }
 
 /** The training movies of the user in row `row` (ascending). */

@@ -13,6 +13,7 @@
  */
 import type { ServedRecommendation } from '../../contracts';
 import { orderBestFirst, parseKnnResponse } from '../knn/codec';
+import { sortedIndexOf } from '../ingest/id-map';
 import { seenMoviesOf, userRow, type ServingBundle } from './bundle';
 import {
   decodeUserCode,
@@ -144,7 +145,7 @@ export function recommendationFor(
   const movies: number[] = [];
   const taken = new Set<number>();
   const offer = (movie: number): void => {
-    if (movies.length < topN && !taken.has(movie) && !contains(seen, movie)) {
+    if (movies.length < topN && !taken.has(movie) && sortedIndexOf(seen, movie) < 0) {
       taken.add(movie);
       movies.push(movie);
     }
@@ -155,18 +156,6 @@ export function recommendationFor(
   }
   for (let i = 0; i < bundle.popular.length && movies.length < topN; i++) offer(bundle.popular[i]);
   return { user_id: userId, movies, modelVersion };
-}
-
-function contains(sorted: Int32Array, value: number): boolean {
-  let lo = 0;
-  let hi = sorted.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid] === value) return true;
-    if (sorted[mid] < value) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return false;
 }
 
 function mediaType(contentType: string): string {
