@@ -9,6 +9,7 @@ import { writeFmModelTarGz } from '../../../functions/core/fm/artifact';
 import { fmExamplesFromRecordIO } from '../../../functions/core/fm/encode';
 import { trainFm } from '../../../functions/core/fm/train';
 import { buildKnnIndex } from '../../../functions/core/knn';
+import { DataRejectedError } from '../../../functions/core/ingest';
 import { readRecordIO } from '../../../functions/core/recordio';
 import { readServingBundle } from '../../../functions/core/serving/bundle';
 import { serveUsers } from '../../../functions/core/serving/pipeline';
@@ -179,6 +180,52 @@ describe('workflow handlers against a local S3 on loopback', () => {
     expect(report.accepted).toBe(false);
     expect(await keys(s3, 'runs/run-2/prepared/train/')).toEqual([]);
     expect(await keys(s3, 'ratings/')).toContain('ratings/2026-01-03-bad.csv');
+  });
+
+  it('fails prepare on a bad config value, naming the key, and on a malformed event', async () => {
+    const event = {
+      runId: 'run-3',
+      trigger: { key: 'manual', versionId: 'unknown' },
+      config: { split: { testShare: 1.5 } },
+      resourcePrefix: 'reelflow',
+    };
+    await expect(prepare(event, { ...deps(), ratingsPrefix: 'ratings/' })).rejects.toThrow(
+      /invalid config reelflow\.ml\.split\.testShare/,
+    );
+    await expect(
+      prepare({ ...event, config, runId: 'bad run id!' }, { ...deps(), ratingsPrefix: 'ratings/' }),
+    ).rejects.toThrow(/run id 'bad run id!'/);
+    await expect(
+      prepare({ ...event, config, runId: 'run-4' }, { ...deps(), ratingsPrefix: 'nothing-here/' }),
+    ).rejects.toThrow(DataRejectedError);
+  });
+
+  it('fails evaluate when a transform output line is not a served recommendation', async () => {
+    await put(s3, 'runs/run-1/transform/broken/users.jsonl.out', '{"user_id":1,"movies":[1,2]}\n');
+    const prepared = {
+      names: {
+        fmJob: 'a',
+        knnJob: 'b',
+        model: 'c',
+        candidateTransformJob: 'd',
+        productionTransformJob: 'e',
+        endpointConfig: 'f',
+      },
+    };
+    await expect(
+      evaluate(
+        {
+          runId: 'run-1',
+          trigger: { key: 'manual', versionId: 'unknown' },
+          config,
+          prepared,
+          production: null,
+          candidateOutput: `s3://${BUCKET}/runs/run-1/transform/broken/`,
+          productionOutput: `s3://${BUCKET}/runs/run-1/transform/none/`,
+        },
+        deps(),
+      ),
+    ).rejects.toThrow(/candidate transform output line 1 is not a recommendation/);
   });
 
   it('fails build-vectors with a clear error when the FM artifact is missing or foreign', async () => {
