@@ -195,9 +195,7 @@ export function grantKeyForSageMaker(role: PolicyTarget, key: kms.IKey): void {
       conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
     }),
   );
-  role.addToRolePolicy(
-    new iam.PolicyStatement({ actions: ['kms:DescribeKey'], resources: [key.keyArn] }),
-  );
+  role.addToRolePolicy(new iam.PolicyStatement({ actions: ['kms:DescribeKey'], resources: [key.keyArn] }));
 }
 
 /** `actions` on the project key, only through `service` in this region (kms:ViaService). */
