@@ -31,7 +31,9 @@ import { fileSource, ingestRatings, openDecoded } from '../functions/core/ingest
 import { LineParser, ROW_OK } from '../functions/core/ingest/formats';
 import { buildKnnIndex } from '../functions/core/knn';
 import { prepareRun } from '../functions/core/prepare';
-import { oneHotFramedSize, writeOneHotFramed } from '../functions/core/recordio/one-hot';
+import { writeOneHotFramed } from '../functions/core/recordio/one-hot';
+
+const MAX_ONE_HOT_RECORD = 128;
 import { serveUsers } from '../functions/core/serving/pipeline';
 import { directorySink } from '../functions/core/sink';
 import { splitRowsOf } from '../functions/core/split';
@@ -112,7 +114,8 @@ function encodeAll(ratings: Awaited<ReturnType<typeof ingestRatings>>['ratings']
   for (let i = 0; i < ratings.length; i++) {
     const a = ratings.user[i];
     const b = nUsers + ratings.movie[i];
-    if (at + oneHotFramedSize(a, b, featureDim) > out.length) {
+    // A one-hot record is at most ~80 bytes; start a new buffer before one could overflow.
+    if (at + MAX_ONE_HOT_RECORD > out.length) {
       total += at;
       at = 0;
     }

@@ -10,33 +10,49 @@
  */
 import { RECORDIO_MAGIC } from './framing';
 
-const VALUES = [0x76, 0x61, 0x6c, 0x75, 0x65, 0x73]; // "values"
-const ONE_F32_LE = [0x00, 0x00, 0x80, 0x3f];
 const LABEL_BYTES = 20;
+const MAGIC_LE = [
+  RECORDIO_MAGIC & 0xff,
+  (RECORDIO_MAGIC >>> 8) & 0xff,
+  (RECORDIO_MAGIC >>> 16) & 0xff,
+  RECORDIO_MAGIC >>> 24,
+];
 
+/** Bytes of a varint; ids here are below 2^31, so comparisons beat a division loop. */
 function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
 }
 
 function writeVarint(out: Uint8Array, at: number, v: number): number {
   while (v >= 0x80) {
     out[at++] = (v & 0x7f) | 0x80;
-    v = Math.floor(v / 128);
+    v >>>= 7;
   }
   out[at++] = v;
   return at;
 }
 
+/** `0a 06 "values"`, the map key field every record repeats twice. */
+function writeValuesKey(out: Uint8Array, p: number): number {
+  out[p] = 0x0a;
+  out[p + 1] = 0x06;
+  out[p + 2] = 0x76; // v
+  out[p + 3] = 0x61; // a
+  out[p + 4] = 0x6c; // l
+  out[p + 5] = 0x75; // u
+  out[p + 6] = 0x65; // e
+  out[p + 7] = 0x73; // s
+  return p + 8;
+}
+
+/** Length of the Float32Tensor for key bytes `kb` and shape bytes `sb` (kb, sb < 128: one-byte lengths). */
+function tensorLength(kb: number, sb: number): number {
+  return 10 + 2 + kb + 2 + sb;
+}
+
 /** Payload length of the row (the framed size is 8 + payload + pad to 4). */
 function payloadSize(a: number, b: number, featureDim: number): number {
-  const kb = varintSize(a) + varintSize(b);
-  const sb = varintSize(featureDim);
-  const l3 = 10 + 1 + varintSize(kb) + kb + 1 + varintSize(sb) + sb;
+  const l3 = tensorLength(varintSize(a) + varintSize(b), varintSize(featureDim));
   const l2 = 1 + varintSize(l3) + l3;
   const l1 = 8 + 1 + varintSize(l2) + l2;
   return 1 + varintSize(l1) + l1 + LABEL_BYTES;
@@ -49,7 +65,7 @@ export function oneHotFramedSize(a: number, b: number, featureDim: number): numb
 
 /**
  * Writes the framed row at `out[at..]` and returns the offset after it (padding included). The caller
- * guarantees room (`oneHotFramedSize`) and valid keys (0 <= a, b < featureDim, integers).
+ * guarantees room (`oneHotFramedSize`) and valid keys (0 <= a, b < featureDim < 2^31, integers).
  */
 export function writeOneHotFramed(
   out: Uint8Array,
@@ -60,28 +76,38 @@ export function writeOneHotFramed(
   featureDim: number,
   label: number,
 ): number {
-  const payload = payloadSize(a, b, featureDim);
   const kb = varintSize(a) + varintSize(b);
   const sb = varintSize(featureDim);
-  const l3 = 10 + 1 + varintSize(kb) + kb + 1 + varintSize(sb) + sb;
+  const l3 = tensorLength(kb, sb);
   const l2 = 1 + varintSize(l3) + l3;
   const l1 = 8 + 1 + varintSize(l2) + l2;
+  const payload = 1 + varintSize(l1) + l1 + LABEL_BYTES;
 
-  view.setUint32(at, RECORDIO_MAGIC, true);
+  out[at] = MAGIC_LE[0];
+  out[at + 1] = MAGIC_LE[1];
+  out[at + 2] = MAGIC_LE[2];
+  out[at + 3] = MAGIC_LE[3];
   view.setUint32(at + 4, payload, true);
   let p = at + 8;
   out[p++] = 0x0a;
   p = writeVarint(out, p, l1);
-  out[p++] = 0x0a;
-  out[p++] = 0x06;
-  for (let i = 0; i < 6; i++) out[p++] = VALUES[i];
+  p = writeValuesKey(out, p);
   out[p++] = 0x12;
   p = writeVarint(out, p, l2);
   out[p++] = 0x12;
   p = writeVarint(out, p, l3);
-  out[p++] = 0x0a;
-  out[p++] = 0x08;
-  for (let r = 0; r < 2; r++) for (let i = 0; i < 4; i++) out[p++] = ONE_F32_LE[i];
+  // values: two float32 1.0 (00 00 80 3f)
+  out[p] = 0x0a;
+  out[p + 1] = 0x08;
+  out[p + 2] = 0;
+  out[p + 3] = 0;
+  out[p + 4] = 0x80;
+  out[p + 5] = 0x3f;
+  out[p + 6] = 0;
+  out[p + 7] = 0;
+  out[p + 8] = 0x80;
+  out[p + 9] = 0x3f;
+  p += 10;
   out[p++] = 0x12;
   p = writeVarint(out, p, kb);
   p = writeVarint(out, p, a);
@@ -89,19 +115,17 @@ export function writeOneHotFramed(
   out[p++] = 0x1a;
   p = writeVarint(out, p, sb);
   p = writeVarint(out, p, featureDim);
-  out[p++] = 0x12;
-  out[p++] = 0x12;
-  out[p++] = 0x0a;
-  out[p++] = 0x06;
-  for (let i = 0; i < 6; i++) out[p++] = VALUES[i];
-  out[p++] = 0x12;
-  out[p++] = 0x08;
-  out[p++] = 0x12;
-  out[p++] = 0x06;
-  out[p++] = 0x0a;
-  out[p++] = 0x04;
-  view.setFloat32(p, label, true);
-  p += 4;
+  out[p] = 0x12;
+  out[p + 1] = 0x12;
+  p = writeValuesKey(out, p + 2);
+  out[p] = 0x12;
+  out[p + 1] = 0x08;
+  out[p + 2] = 0x12;
+  out[p + 3] = 0x06;
+  out[p + 4] = 0x0a;
+  out[p + 5] = 0x04;
+  view.setFloat32(p + 6, label, true);
+  p += 10;
   const end = at + 8 + ((payload + 3) & ~3);
   while (p < end) out[p++] = 0;
   return end;
