@@ -33,6 +33,7 @@
 import { z } from 'zod';
 import { ConfigError, fmSchema, formatIssues, type FmHyperparameters } from '../config';
 import { Rng } from '../random';
+import { fmLogit } from './artifact';
 import type { FmModel, SparseExamples } from '../types';
 
 /** Hyperparameters of one training: the built-in's names, plus the required `feature_dim`. */
@@ -253,27 +254,9 @@ export function scoreFm(model: FmModel, data: SparseExamples): Float64Array {
     );
   }
   const { rowPtr, cols, vals } = data;
-  const { w1, v, numFactors: nf } = model;
   const out = new Float64Array(data.length);
-  const sums = new Float64Array(nf);
   for (let r = 0; r < data.length; r++) {
-    let linearPart = model.w0;
-    let squares = 0;
-    sums.fill(0);
-    for (let e = rowPtr[r]; e < rowPtr[r + 1]; e++) {
-      const j = cols[e];
-      const x = vals[e];
-      linearPart += w1[j] * x;
-      const base = j * nf;
-      for (let f = 0; f < nf; f++) {
-        const t = v[base + f] * x;
-        sums[f] += t;
-        squares += t * t;
-      }
-    }
-    let pairwise = 0;
-    for (let f = 0; f < nf; f++) pairwise += sums[f] * sums[f];
-    out[r] = linearPart + 0.5 * (pairwise - squares);
+    out[r] = fmLogit(model, cols.subarray(rowPtr[r], rowPtr[r + 1]), vals.subarray(rowPtr[r], rowPtr[r + 1]));
   }
   return out;
 }
