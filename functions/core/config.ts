@@ -6,6 +6,14 @@
  * Hyperparameter names are the SageMaker built-ins' own (`num_factors`, `mini_batch_size`, ...).
  */
 import { z } from 'zod';
+import {
+  FACTORIZATION_MACHINES,
+  KNN,
+  documentedHyperparameters,
+  hyperparameterDocUrl,
+  validateHyperparameters,
+  type BuiltinContract,
+} from './algorithms';
 
 const positiveInt = z.number().int().positive();
 const share = z.number().gt(0).lt(1);
@@ -74,31 +82,96 @@ export const encodingSchema = z.object({
   shardMaxBytes: positiveInt.default(64 * 1024 * 1024),
 });
 
-/** Factorization Machines hyperparameters, named as the built-in algorithm names them. */
-export const fmSchema = z.object({
+/**
+ * Why a documented hyperparameter is still not a config key: reelflow sets it, or the serving design
+ * (exact inner-product search over user-tag rows, docs/architecture.md) cannot work with it.
+ */
+const NOT_CONFIGURABLE: Readonly<Record<string, string>> = {
+  feature_dim:
+    'reelflow sets it from the data (FM: users + movies; k-NN: the vector and user-tag dimensions)',
+  dimension_reduction_type: "the user-tag rows need exact search in the index's own dimensions",
+  dimension_reduction_target: "the user-tag rows need exact search in the index's own dimensions",
+  faiss_index_ivf_nlists: 'reelflow uses index_type faiss.Flat (exact search, which the user-tag rows need)',
+  faiss_index_pq_m: 'reelflow uses index_type faiss.Flat (exact search, which the user-tag rows need)',
+};
+
+/**
+ * A strict hyperparameter object: a key the built-in does not document fails with a message naming
+ * it and the doc page, because the built-in fails the whole training job on it (algorithms/index.ts).
+ */
+function hyperparameterObject<T extends z.ZodRawShape>(contract: BuiltinContract, shape: T) {
+  const documented = new Set(documentedHyperparameters(contract));
+  const url = hyperparameterDocUrl(contract);
+  return z.strictObject(shape, {
+    error: (issue) => {
+      if (issue.code !== 'unrecognized_keys') return undefined;
+      return issue.keys
+        .map((key) =>
+          documented.has(key)
+            ? `'${key}' is a documented hyperparameter of the SageMaker built-in ${contract.algorithm} ` +
+              `algorithm, but not a reelflow setting: ${NOT_CONFIGURABLE[key] ?? 'not supported'}`
+            : `'${key}' is not a documented hyperparameter of the SageMaker built-in ${contract.algorithm} ` +
+              `algorithm (${url}); the built-in fails the training job on unknown hyperparameters`,
+        )
+        .join('; ');
+    },
+  });
+}
+
+const nonNegative = z.number().min(0);
+const initMethod = z.enum(['uniform', 'normal', 'constant']);
+
+/**
+ * Factorization Machines hyperparameters: only names the built-in documents (feature_dim is set from
+ * the data). Keys with a default are always sent; the optional ones only when set. The local trainer's
+ * own settings (its optimizer: the built-in's adam) are not here, so they never reach SageMaker.
+ */
+export const fmSchema = hyperparameterObject(FACTORIZATION_MACHINES, {
   num_factors: positiveInt.default(64),
   epochs: positiveInt.default(100),
   mini_batch_size: positiveInt.default(1000),
   predictor_type: z.enum(['binary_classifier', 'regressor']).default('binary_classifier'),
-  optimizer: z.enum(['adam', 'sgd', 'adagrad']).default('adam'),
-  factors_lr: z.number().positive().default(1e-4),
-  linear_lr: z.number().positive().default(1e-3),
-  bias_lr: z.number().positive().default(0.1),
-  factors_wd: z.number().min(0).default(1e-5),
-  linear_wd: z.number().min(0).default(1e-3),
-  bias_wd: z.number().min(0).default(0.01),
-  factors_init_sigma: z.number().positive().default(0.001),
-  linear_init_sigma: z.number().positive().default(0.01),
-  bias_init_sigma: z.number().positive().default(0.01),
+  factors_lr: nonNegative.default(1e-4),
+  linear_lr: nonNegative.default(1e-3),
+  bias_lr: nonNegative.default(0.1),
+  factors_wd: nonNegative.default(1e-5),
+  linear_wd: nonNegative.default(1e-3),
+  bias_wd: nonNegative.default(0.01),
+  factors_init_sigma: nonNegative.default(0.001),
+  linear_init_sigma: nonNegative.default(0.01),
+  bias_init_sigma: nonNegative.default(0.01),
+  /** Optimizer parameter: clip the gradient to [-clip_gradient, +clip_gradient]. @default - not sent */
+  clip_gradient: z.number().optional(),
+  /** Optimizer parameter: small value to avoid division by 0. @default - not sent */
+  eps: z.number().optional(),
+  /** Optimizer parameter: multiplies the gradient before updating. @default - not sent */
+  rescale_grad: z.number().optional(),
+  /** @default - not sent (the built-in's normal) */
+  bias_init_method: initMethod.optional(),
+  bias_init_scale: nonNegative.optional(),
+  bias_init_value: z.number().optional(),
+  /** @default - not sent (the built-in's normal) */
+  linear_init_method: initMethod.optional(),
+  linear_init_scale: nonNegative.optional(),
+  linear_init_value: z.number().optional(),
+  /** @default - not sent (the built-in's normal) */
+  factors_init_method: initMethod.optional(),
+  factors_init_scale: nonNegative.optional(),
+  factors_init_value: z.number().optional(),
 });
 
-/** k-NN hyperparameters, named as the built-in algorithm names them. */
-export const knnSchema = z.object({
+/**
+ * k-NN hyperparameters: only names the built-in documents (feature_dim is set by reelflow). The user
+ * tags need exact search, so the index is faiss.Flat with no dimension reduction.
+ */
+export const knnSchema = hyperparameterObject(KNN, {
   k: positiveInt.max(1024).default(100),
   index_metric: z.enum(['INNER_PRODUCT', 'L2']).default('INNER_PRODUCT'),
   index_type: z.literal('faiss.Flat').default('faiss.Flat'),
   predictor_type: z.enum(['classifier', 'regressor']).default('classifier'),
   sample_size: positiveInt.default(200000),
+  /** Observations per mini-batch of the data iterator. @default - not sent (the built-in's 5000) */
+  mini_batch_size: positiveInt.optional(),
 });
 
 export const evaluationSchema = z.object({
@@ -169,49 +242,62 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: string
   return issues
     .map((issue) => {
       const key = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+      // One unknown key: name it in the path, as every other issue does.
+      if (issue.code === 'unrecognized_keys' && issue.keys.length === 1) {
+        return `invalid config ${key}.${issue.keys[0]}: ${issue.message}`;
+      }
       return `invalid config ${key}: ${issue.message}`;
     })
     .join('\n');
 }
 
-/** Hyperparameters as CreateTrainingJob wants them: a map of strings. */
+/** Hyperparameters as CreateTrainingJob wants them: a map of strings; unset (undefined) ones are left out. */
 export function toHyperparameterStrings(
-  values: Record<string, string | number | boolean>,
+  values: Record<string, string | number | boolean | undefined>,
 ): Record<string, string> {
-  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, String(v)]));
+  return Object.fromEntries(
+    Object.entries(values).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])),
+  );
 }
 
 /**
- * Reads CreateTrainingJob HyperParameters (strings) back into typed values, as the built-in
- * algorithm does: unknown names are rejected, `feature_dim` is required, numbers must parse.
+ * Reads CreateTrainingJob HyperParameters (strings) back into typed values, as the built-in algorithm
+ * does: first the built-in's documented contract (unknown names, missing required ones, invalid
+ * values: `BuiltinClientError` with the built-in's FailureReason), then absent optional ones take the
+ * built-in's documented defaults (epochs 1, ...), not reelflow's config defaults. A documented
+ * hyperparameter the local trainer does not model fails with `ConfigError`.
  */
 export function fmHyperparametersFromStrings(
   strings: Record<string, string>,
 ): FmHyperparameters & { feature_dim: number } {
-  const { feature_dim: featureDim, ...rest } = strings;
-  const fm = parseStrings(fmSchema, rest, 'HyperParameters');
-  const dim = Number(featureDim);
-  if (!Number.isInteger(dim) || dim <= 0) {
-    throw new ConfigError(
-      `invalid config HyperParameters.feature_dim: expected a positive integer, got '${featureDim}'`,
-    );
-  }
-  return { ...fm, feature_dim: dim };
+  return fromStrings(FACTORIZATION_MACHINES, fmSchema, strings);
 }
 
-/** The k-NN counterpart of `fmHyperparametersFromStrings` (`feature_dim` required). */
+/** The k-NN counterpart of `fmHyperparametersFromStrings` (index_metric defaults to L2, as documented). */
 export function knnHyperparametersFromStrings(
   strings: Record<string, string>,
 ): KnnHyperparameters & { feature_dim: number } {
+  return fromStrings(KNN, knnSchema, strings);
+}
+
+function fromStrings<S extends z.ZodObject>(
+  contract: BuiltinContract,
+  schema: S,
+  strings: Record<string, string>,
+): z.infer<S> & { feature_dim: number } {
+  validateHyperparameters(contract, strings);
   const { feature_dim: featureDim, ...rest } = strings;
-  const knn = parseStrings(knnSchema, rest, 'HyperParameters');
-  const dim = Number(featureDim);
-  if (!Number.isInteger(dim) || dim <= 0) {
-    throw new ConfigError(
-      `invalid config HyperParameters.feature_dim: expected a positive integer, got '${featureDim}'`,
-    );
+  const shape = schema.shape as Record<string, z.ZodType>;
+  const withDefaults: Record<string, string> = {};
+  for (const spec of contract.hyperparameters) {
+    // Only keys that always have a value in the typed result (optional ones stay unset).
+    const field = shape[spec.name];
+    if (spec.default !== null && field && field.safeParse(undefined).data !== undefined) {
+      withDefaults[spec.name] = spec.default;
+    }
   }
-  return { ...knn, feature_dim: dim };
+  const typed = parseStrings(schema, { ...withDefaults, ...rest }, 'HyperParameters');
+  return { ...typed, feature_dim: Number(featureDim) };
 }
 
 function parseStrings<S extends z.ZodObject>(
@@ -219,10 +305,6 @@ function parseStrings<S extends z.ZodObject>(
   strings: Record<string, string>,
   prefix: string,
 ): z.infer<S> {
-  const known = new Set(Object.keys(schema.shape));
-  const unknown = Object.keys(strings).filter((k) => !known.has(k));
-  if (unknown.length)
-    throw new ConfigError(`invalid config ${prefix}: unknown hyperparameter(s) ${unknown.join(', ')}`);
   const typed: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(strings)) {
     const asNumber = Number(value);
@@ -235,7 +317,7 @@ function parseStrings<S extends z.ZodObject>(
             ? false
             : value;
   }
-  const result = schema.strict().safeParse(typed);
+  const result = schema.safeParse(typed);
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues, prefix));
   return result.data as z.infer<S>;
 }

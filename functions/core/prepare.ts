@@ -12,7 +12,9 @@
  *   transform-input/users.jsonl   the batch transform input: one request per line, each
  *                                 {"instances":[{"user_id":N}, ...]} for up to 200 test users
  *   manifest.json                 sizes, split summary and the training jobs' hyperparameters
+ *                                 (documented built-in names only: core/algorithms/)
  */
+import { FACTORIZATION_MACHINES, KNN, validateHyperparameters } from './algorithms';
 import { toHyperparameterStrings, type MlConfig } from './config';
 import { encodeFmExamples } from './fm/encode';
 import { DataRejectedError, ingestRatings, type RatingSource, type ValidationReport } from './ingest';
@@ -128,17 +130,21 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PrepareRun
 }
 
 /**
- * The HyperParameters of both training jobs, as strings. k-NN's feature_dim is the vector dimension
+ * The HyperParameters of both training jobs, as strings: the config's keys (documented names only,
+ * config.ts) that are set, plus feature_dim. k-NN's feature_dim is the vector dimension
  * (num_factors + 1) plus the user-tag dimensions of the serving path (docs/architecture.md).
+ * Both maps are checked against the built-ins' documented contracts before they are returned, so a
+ * request the built-in would fail never leaves prepare (`BuiltinClientError`).
  */
 export function trainingHyperparameters(
   config: MlConfig,
   featureDim: number,
 ): { fm: Record<string, string>; knn: Record<string, string> } {
-  return {
-    fm: toHyperparameterStrings({ ...config.fm, feature_dim: featureDim }),
-    knn: toHyperparameterStrings({ ...config.knn, feature_dim: knnFeatureDim(config) }),
-  };
+  const fm = toHyperparameterStrings({ ...config.fm, feature_dim: featureDim });
+  const knn = toHyperparameterStrings({ ...config.knn, feature_dim: knnFeatureDim(config) });
+  validateHyperparameters(FACTORIZATION_MACHINES, fm);
+  validateHyperparameters(KNN, knn);
+  return { fm, knn };
 }
 
 /** Dimension of the k-NN index: [v (num_factors), w or 1] + the user-tag dimensions. */

@@ -6,7 +6,10 @@
  *   functions/serving/server.ts over the serving bundle at `ModelDataUrl`, i.e. the container's own
  *   request handling, minus the HTTP server around it;
  * - the built-in k-NN (`.../knn:1`): the core's exact search over the k-NN artifact at `ModelDataUrl`,
- *   with the built-in's request parsing, response formats and Accept handling (core/knn/codec.ts).
+ *   with the built-in's request parsing, response formats and Accept handling (core/knn/codec.ts). It
+ *   reads only the documented request content types and answers only the documented Accept types
+ *   (core/algorithms/knn.json): anything else gets 415 (Content-Type) or 406 (Accept) with a message,
+ *   e.g. `application/jsonlines; verbose=true`, which the docs do not list.
  *
  * In a serial pipeline each container's answer (body and Content-Type) is the next one's request. An
  * intermediate container answers in its `SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT` type; the last one gets
@@ -151,7 +154,8 @@ async function knnContainer(hostname: string, data: Uint8Array, defaultAccept?: 
       try {
         const parsed = parseKnnRequest(request.body, request.contentType, model.index.dim);
         const result = knnSearch(model.index, parsed.vectors, parsed.count, model.k);
-        const out = formatKnnResponse(result, request.accept || 'application/json', model.predictorType);
+        // No Accept: the container's first documented type (application/json), as formatKnnResponse does.
+        const out = formatKnnResponse(result, request.accept ?? '', model.predictorType);
         return { status: 200, body: out.body, contentType: out.contentType, container: hostname };
       } catch (error) {
         if (error instanceof KnnRequestError) return jsonAnswer(error.status, error.message, hostname);

@@ -9,7 +9,11 @@
  *   three-member `model.tar.gz` at the same place.
  *
  * The result is the job's DescribeTrainingJob output, which is what the `.sync` integration returns to
- * the state machine. A job that cannot train ends `Failed` with a FailureReason, as on AWS.
+ * the state machine. A job that cannot train ends `Failed` with a FailureReason, as on AWS. Like the
+ * built-ins, a job is first checked against the algorithm's documented contract
+ * (functions/core/algorithms/): an undocumented or missing hyperparameter, an invalid value, an unknown
+ * channel or an undocumented channel content type ends the job `Failed` with the built-in's
+ * `ClientError: ...` FailureReason before any data is read.
  *
  * All instances' work runs in one process: with `ShardedByS3Key` and several instances each instance
  * would train on its shards and the built-in would merge them; locally one trainer reads every shard.
@@ -18,6 +22,12 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { getObjectBytes, listObjects } from '../../functions/common/s3-io';
 import { parseS3Uri } from '../../functions/common/s3-uri';
+import {
+  BuiltinClientError,
+  builtinContract,
+  validateChannels,
+  validateHyperparameters,
+} from '../../functions/core/algorithms';
 import { fmHyperparametersFromStrings, knnHyperparametersFromStrings } from '../../functions/core/config';
 import { writeFmModelTarGz } from '../../functions/core/fm/artifact';
 import { fmExamplesFromRecordIO } from '../../functions/core/fm/encode';
@@ -75,25 +85,37 @@ export function builtinAlgorithmOf(image: string): BuiltinAlgorithm {
   );
 }
 
-/** Checks a request before the job is accepted (what CreateTrainingJob validates synchronously). */
+/**
+ * Checks a request before the job is accepted (what CreateTrainingJob validates synchronously: the
+ * API does not know a built-in's hyperparameters or channels; the job checks those, see
+ * `checkBuiltinContract`).
+ */
 export function validateTrainingJob(request: TrainingJobRequest): BuiltinAlgorithm {
   const algorithm = builtinAlgorithmOf(request.AlgorithmSpecification?.TrainingImage ?? '');
   if (!request.OutputDataConfig?.S3OutputPath?.startsWith('s3://')) {
     throw new SageMakerApiError('ValidationException', 'OutputDataConfig.S3OutputPath must be an s3:// URI');
   }
-  const channels = request.InputDataConfig ?? [];
-  if (!channels.some((c) => c.ChannelName === 'train')) {
-    throw new SageMakerApiError('ValidationException', `${algorithm} needs a 'train' channel`);
-  }
-  for (const channel of channels) {
-    if (channel.ContentType !== undefined && channel.ContentType !== RECORDIO) {
+  for (const [name, value] of Object.entries(request.HyperParameters ?? {})) {
+    // HyperParameters is a map<string,string> in the API model; anything else is refused up front.
+    if (typeof value !== 'string') {
       throw new SageMakerApiError(
         'ValidationException',
-        `channel ${channel.ChannelName}: the local ${algorithm} reads ${RECORDIO}, got ${channel.ContentType}`,
+        `1 validation error detected: Value at 'hyperParameters' failed to satisfy constraint: ` +
+          `Map value for key '${name}' must be a string`,
       );
     }
   }
   return algorithm;
+}
+
+/**
+ * What the built-in checks first when its job starts: the hyperparameters and channels against its
+ * documented contract. Throws `BuiltinClientError` (the job then ends Failed with its FailureReason).
+ */
+export function checkBuiltinContract(algorithm: BuiltinAlgorithm, request: TrainingJobRequest): void {
+  const contract = builtinContract(algorithm);
+  validateHyperparameters(contract, request.HyperParameters ?? {});
+  validateChannels(contract, request.InputDataConfig ?? []);
 }
 
 /**
@@ -136,6 +158,8 @@ export async function runTrainingJob(
   let artifact: Uint8Array;
   let finalMetrics: { MetricName: string; Value: number }[] = [];
   try {
+    checkBuiltinContract(algorithm, request);
+    checkLocalSupport(algorithm, request);
     const channels = await readChannels(request, deps);
     const train = channels.get('train') ?? [];
     if (train.length === 0) throw new AlgorithmError('the train channel holds no data');
@@ -150,7 +174,10 @@ export async function runTrainingJob(
       artifact = await trainKnn(request, train, deps);
     }
   } catch (error) {
-    const reason = `AlgorithmError: ${(error as Error).message}`;
+    const reason =
+      error instanceof BuiltinClientError
+        ? error.failureReason
+        : `AlgorithmError: ${(error as Error).message}`;
     throw new SageMakerJobFailedError(
       finished({ TrainingJobStatus: 'Failed', SecondaryStatus: 'Failed', FailureReason: reason }),
       reason,
@@ -173,6 +200,40 @@ export async function runTrainingJob(
     ModelArtifacts: { S3ModelArtifacts: `s3://${output.bucket}/${key}` },
     FinalMetricDataList: finalMetrics.map((m) => ({ ...m, Timestamp: new Date().toISOString() })),
   });
+}
+
+/** FM hyperparameters the built-in documents but the local trainer does not model. */
+const FM_NOT_MODELLED_LOCALLY = ['clip_gradient', 'eps', 'rescale_grad'];
+
+/**
+ * Documented settings the local stand-ins do not model fail the job with a message saying so (never a
+ * silent difference from the built-in): FM's optimizer knobs and non-normal initialization, k-NN's
+ * CSV channels.
+ */
+function checkLocalSupport(algorithm: BuiltinAlgorithm, request: TrainingJobRequest): void {
+  const hp = request.HyperParameters ?? {};
+  const unsupported =
+    algorithm === 'factorization-machines'
+      ? Object.keys(hp).filter(
+          (name) =>
+            FM_NOT_MODELLED_LOCALLY.includes(name) ||
+            (name.endsWith('_init_method') && hp[name] !== 'normal'),
+        )
+      : [];
+  if (unsupported.length > 0) {
+    throw new AlgorithmError(
+      `the local ${algorithm} trainer does not model ${unsupported.join(', ')} (documented, valid on AWS); ` +
+        `remove them to train locally`,
+    );
+  }
+  for (const channel of request.InputDataConfig ?? []) {
+    if (channel.ContentType !== undefined && !channel.ContentType.startsWith(RECORDIO)) {
+      throw new AlgorithmError(
+        `channel ${channel.ChannelName}: the local ${algorithm} reads ${RECORDIO} only, got ${channel.ContentType} ` +
+          `(documented, valid on AWS)`,
+      );
+    }
+  }
 }
 
 /** Every object of every channel (S3Prefix: all keys under the prefix, in key order). */

@@ -148,7 +148,7 @@ describe('handler', () => {
     process.env = env;
   });
 
-  it('invokes the endpoint with the user as JSON and asks for verbose JSON lines', async () => {
+  it('invokes the endpoint with the user as JSON and asks for verbose JSON', async () => {
     runtime.on(InvokeEndpointCommand).resolves({ Body: lines(served) as never });
 
     const response = await handler(request({ user_id: '3' }));
@@ -158,7 +158,7 @@ describe('handler', () => {
     expect(call.args[0].input).toEqual({
       EndpointName: 'reelflow-recommender',
       ContentType: 'application/json',
-      Accept: 'application/jsonlines; verbose=true',
+      Accept: 'application/json; verbose=true',
       Body: '{"user_id":3}',
     });
   });

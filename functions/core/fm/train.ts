@@ -36,8 +36,12 @@ import { Rng } from '../random';
 import { fmLogit } from './artifact';
 import type { FmModel, SparseExamples } from '../types';
 
-/** Hyperparameters of one training: the built-in's names, plus the required `feature_dim`. */
-export type FmTrainingHyperparameters = FmHyperparameters & { feature_dim: number };
+/**
+ * Hyperparameters of one training: the built-in's names, plus the required `feature_dim`, plus the
+ * local trainer's own `optimizer` (default adam, the built-in's; not a built-in hyperparameter, so it
+ * is never part of a SageMaker request).
+ */
+export type FmTrainingHyperparameters = FmHyperparameters & { feature_dim: number; optimizer?: Optimizer };
 
 /** Progress of one epoch, for logs and progress bars. */
 export interface EpochReport {
@@ -88,9 +92,14 @@ const ADAM_BETA2 = 0.999;
 const ADAM_EPSILON = 1e-8;
 const ADAGRAD_EPSILON = 1e-7;
 
-const trainingSchema = fmSchema.extend({ feature_dim: z.number().int().positive() }).strict();
+const trainingSchema = fmSchema
+  .extend({
+    feature_dim: z.number().int().positive(),
+    optimizer: z.enum(['adam', 'sgd', 'adagrad']).default('adam'),
+  })
+  .strict();
 
-type Optimizer = FmHyperparameters['optimizer'];
+type Optimizer = 'adam' | 'sgd' | 'adagrad';
 
 /** One parameter group (w0, w1 or v) with its optimizer state. */
 interface ParamGroup {
@@ -332,7 +341,7 @@ class MetricAccumulator {
   }
 }
 
-function validateHyperparameters(hp: FmTrainingHyperparameters): FmTrainingHyperparameters {
+function validateHyperparameters(hp: FmTrainingHyperparameters): z.infer<typeof trainingSchema> {
   const result = trainingSchema.safeParse(hp);
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues, 'HyperParameters'));
   return result.data;

@@ -1,29 +1,42 @@
 /**
  * The built-in k-NN's inference wire formats, so the local serving path speaks exactly what the
- * SageMaker endpoint speaks (see sagemaker-formats.md §4.3/§4.4 and the `kNN-inference-formats` doc):
+ * SageMaker endpoint speaks, and refuses what it does not document (`kNN-inference-formats` doc; the
+ * lists live in core/algorithms/knn.json):
  *
  * Requests (`Content-Type`):
  * - `application/json`: `{"instances":[{"features":[...]}, {"data":{"features":{"values":[...]}}}]}`
  * - `application/jsonlines`: one such instance per line
  * - `text/csv`: one vector per line; `label_size=n` (default 0) drops the first n columns, `encoding`
  *   (default utf-8) names the text encoding.
+ * - anything else (e.g. `application/x-jsonlines`): 415, as the container refuses it.
  *
- * Responses (`Accept`):
+ * Responses (`Accept`), only the documented ones:
  * - `application/json` → `{"predictions":[{"predicted_label":x}, ...]}`
  * - `application/json; verbose=true` → each prediction also has `distances` and `labels`
- * - `application/jsonlines[; verbose=true]` → one prediction object per line
+ * - `application/jsonlines` → one `{"predicted_label":x}` per line
+ * - anything else, e.g. `application/jsonlines; verbose=true` (undocumented): 406.
  *
  * Verbose `distances` are sorted from smallest to largest with `labels` aligned, as the built-in
  * documents. With `INNER_PRODUCT` the "distance" is a similarity, so **the best match comes last**;
  * with `L2` it comes first. Consumers must not guess: `orderBestFirst` turns any prediction into
  * best-first order given the index metric.
  *
- * `application/x-recordio-protobuf` (request or response) is not handled here: reelflow's serving
- * path never sends it; the recordIO codec lives in `core/recordio/`. Asking for it is a clear
- * `KnnRequestError`, not a silent fallback.
+ * `application/x-recordio-protobuf` (request, and Accept with or without verbose) is documented but
+ * not produced here: reelflow's serving path never sends it; the recordIO codec lives in
+ * `core/recordio/`. Asking for it is a clear `KnnRequestError` naming the local limitation, not a
+ * silent fallback.
  */
 import { TextDecoder } from 'node:util';
+import {
+  BuiltinClientError,
+  checkRequestContentType,
+  KNN,
+  parseMediaType,
+  resolveAcceptType,
+} from '../algorithms';
 import type { KnnMetric, KnnSearchResult } from './search';
+
+export { parseMediaType } from '../algorithms';
 
 export type KnnPredictorType = 'classifier' | 'regressor';
 
@@ -43,12 +56,12 @@ export interface KnnRequest {
 
 /**
  * A request the endpoint would refuse. `status` is the HTTP status a server should answer:
- * 400 for a bad body or content type, 406 for an Accept it cannot produce.
+ * 400 for a bad body, 415 for an undocumented Content-Type, 406 for an Accept it does not document.
  */
 export class KnnRequestError extends Error {
-  readonly status: 400 | 406;
+  readonly status: 400 | 406 | 415;
 
-  constructor(message: string, status: 400 | 406 = 400) {
+  constructor(message: string, status: 400 | 406 | 415 = 400) {
     super(message);
     this.name = 'KnnRequestError';
     this.status = status;
@@ -65,29 +78,6 @@ export class KnnResponseError extends Error {
 
 const RECORDIO = 'application/x-recordio-protobuf';
 
-/** A media type and its parameters (names lower-cased, quotes stripped). */
-interface MediaType {
-  readonly type: string;
-  readonly params: ReadonlyMap<string, string>;
-}
-
-/** Parses `type/subtype; a=b; c="d"`. */
-export function parseMediaType(header: string): MediaType {
-  const [type, ...rest] = header.split(';');
-  const params = new Map<string, string>();
-  for (const part of rest) {
-    const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    const name = part.slice(0, eq).trim().toLowerCase();
-    const value = part
-      .slice(eq + 1)
-      .trim()
-      .replace(/^"(.*)"$/, '$1');
-    if (name) params.set(name, value);
-  }
-  return { type: type.trim().toLowerCase(), params };
-}
-
 /**
  * Reads the vectors of an inference request. Every row must have the same length, equal to
  * `expectedDim` when given; every value must be a finite float32.
@@ -97,23 +87,22 @@ export function parseKnnRequest(
   contentType: string,
   expectedDim?: number,
 ): KnnRequest {
-  const media = parseMediaType(contentType || '');
-  if (media.type === RECORDIO) {
+  const type = documentedRequestType(contentType);
+  const media = parseMediaType(contentType);
+  if (type === RECORDIO) {
     throw new KnnRequestError(
-      `content type ${RECORDIO} is not supported by reelflow's k-NN codec; send application/json, application/jsonlines or text/csv`,
+      `content type ${RECORDIO} is documented but not implemented by reelflow's k-NN codec; ` +
+        `send application/json, application/jsonlines or text/csv`,
+      415,
     );
   }
   let rows: number[][];
-  if (media.type === 'application/json') {
+  if (type === 'application/json') {
     rows = parseJsonInstances(decodeText(body, 'utf-8'));
-  } else if (media.type === 'application/jsonlines' || media.type === 'application/x-jsonlines') {
+  } else if (type === 'application/jsonlines') {
     rows = parseJsonLines(decodeText(body, 'utf-8'));
-  } else if (media.type === 'text/csv') {
-    rows = parseCsv(decodeText(body, media.params.get('encoding') ?? 'utf-8'), labelSize(media));
   } else {
-    throw new KnnRequestError(
-      `unsupported content type '${contentType}'; expected application/json, application/jsonlines or text/csv`,
-    );
+    rows = parseCsv(decodeText(body, media.params.get('encoding') ?? 'utf-8'), labelSize(media));
   }
   if (rows.length === 0) throw new KnnRequestError('the request holds no instances');
   const dim = rows[0].length;
@@ -196,7 +185,7 @@ export function parseKnnResponse(body: Uint8Array | string, contentType: string)
     }
     return parsed.predictions.map((p, i) => toPrediction(p, `prediction ${i}`));
   }
-  if (media.type === 'application/jsonlines' || media.type === 'application/x-jsonlines') {
+  if (media.type === 'application/jsonlines') {
     return nonEmptyLines(text).map(({ line, n }) => {
       let parsed: unknown;
       try {
@@ -257,32 +246,45 @@ export function predictLabel(labels: ArrayLike<number>, predictorType: KnnPredic
   return best;
 }
 
+/** The documented request media type of `contentType`, or a 415 KnnRequestError. */
+function documentedRequestType(contentType: string): string {
+  try {
+    return checkRequestContentType(KNN, contentType || '');
+  } catch (error) {
+    if (error instanceof BuiltinClientError) throw new KnnRequestError(error.message, error.status);
+    throw error;
+  }
+}
+
+/** The documented Accept type for `accept` (core/algorithms) and how to render it; 406 otherwise. */
 function resolveAccept(accept: string): {
   format: 'json' | 'jsonlines';
   verbose: boolean;
   contentType: string;
 } {
-  const candidates = (accept || '*/*').split(',').map((part) => parseMediaType(part));
-  for (const media of candidates) {
-    const verbose = (media.params.get('verbose') ?? 'false').toLowerCase() === 'true';
-    const suffix = verbose ? '; verbose=true' : '';
-    if (media.type === 'application/json' || media.type === '*/*' || media.type === 'application/*') {
-      return { format: 'json', verbose, contentType: `application/json${suffix}` };
-    }
-    if (media.type === 'application/jsonlines' || media.type === 'application/x-jsonlines') {
-      return { format: 'jsonlines', verbose, contentType: `application/jsonlines${suffix}` };
-    }
+  let contentType: string;
+  try {
+    contentType = resolveAcceptType(KNN, accept);
+  } catch (error) {
+    if (error instanceof BuiltinClientError) throw new KnnRequestError(error.message, error.status);
+    throw error;
   }
-  const recordio = candidates.some((m) => m.type === RECORDIO);
-  throw new KnnRequestError(
-    recordio
-      ? `accept ${RECORDIO} is not supported by reelflow's k-NN codec; use application/json or application/jsonlines`
-      : `unsupported accept '${accept}'; expected application/json or application/jsonlines (optionally ; verbose=true)`,
-    406,
-  );
+  const media = parseMediaType(contentType);
+  if (media.type === RECORDIO) {
+    throw new KnnRequestError(
+      `accept ${contentType} is documented but not implemented by reelflow's k-NN codec; ` +
+        `use application/json (optionally ; verbose=true) or application/jsonlines`,
+      406,
+    );
+  }
+  return {
+    format: media.type === 'application/json' ? 'json' : 'jsonlines',
+    verbose: media.params.get('verbose') === 'true',
+    contentType,
+  };
 }
 
-function labelSize(media: MediaType): number {
+function labelSize(media: ReturnType<typeof parseMediaType>): number {
   const raw = media.params.get('label_size') ?? '0';
   const n = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n)) {

@@ -4,7 +4,7 @@
  * in three containers; the core path, the benchmarks and the tests run them here, so what they measure
  * is what the endpoint serves (k-NN depth, seen-movie filtering, backfill and all).
  */
-import type { ServedRecommendation } from '../../contracts';
+import { SERVING_CONTENT_TYPES, type ServedRecommendation } from '../../contracts';
 import { formatKnnResponse, knnSearch, parseKnnRequest, type KnnIndex } from '../knn';
 import type { ServingBundle } from './bundle';
 import { postprocess, preprocess } from './prepost';
@@ -12,8 +12,8 @@ import { postprocess, preprocess } from './prepost';
 /** Users per pipeline request when serving many (a batch transform mini-batch). */
 const USERS_PER_REQUEST = 500;
 
-/** The k-NN container's Accept in the pipeline: verbose JSON lines (docs/architecture.md). */
-const KNN_ACCEPT = 'application/jsonlines; verbose=true';
+/** The k-NN container's Accept in the pipeline: the documented verbose JSON (docs/architecture.md). */
+const KNN_ACCEPT = SERVING_CONTENT_TYPES.accept;
 
 /** Runs one request through the pipeline; returns post's JSON lines. */
 export function invokeServingPipeline(

@@ -3,7 +3,8 @@
  *
  *   pre:  {"user_id": N} (JSON, JSON lines or CSV, one or many users)
  *         -> k-NN request: two instances per user (user vector, tag query; see user-tags.ts)
- *   post: k-NN verbose answer -> per user: decode the user from the tag query, order the neighbours
+ *   post: k-NN's verbose JSON answer (`{"predictions":[{"predicted_label","distances","labels"}, ...]}`,
+ *         Accept `application/json; verbose=true`, the documented verbose form) -> per user: decode the user from the tag query, order the neighbours
  *         best first, drop tag rows and the user's training movies, cut to topN, backfill from the
  *         version's popular movies; unknown users get the popular movies with `fallback: "popular"`.
  *
@@ -85,11 +86,15 @@ export function preprocess(bundle: ServingBundle, body: string, contentType: str
   return { body: `{"instances":[${instances.join(',')}]}`, contentType: 'application/json' };
 }
 
-/** post: the k-NN verbose answer to `preprocess`'s request -> one JSON line per user. */
+/**
+ * post: the k-NN verbose answer to `preprocess`'s request -> one JSON line per user. The body's shape
+ * decides how it is read, not the Content-Type header: which header SageMaker hands the next container
+ * of a pipeline is not documented, the verbose JSON document is.
+ */
 export function postprocess(bundle: ServingBundle, body: string, contentType: string): StepOutput {
   let predictions;
   try {
-    predictions = parseKnnResponse(body, contentType);
+    predictions = parseKnnResponse(body, isJsonDocument(body) ? 'application/json' : contentType);
   } catch (error) {
     throw new ServingRequestError(`the k-NN answer cannot be read: ${(error as Error).message}`);
   }
@@ -104,7 +109,7 @@ export function postprocess(bundle: ServingBundle, body: string, contentType: st
     const tag = predictions[i + 1];
     if (!query.labels || !query.distances || !tag.labels || !tag.distances) {
       throw new ServingRequestError(
-        'the k-NN answer is not verbose: the k-NN container needs Accept verbose=true',
+        'the k-NN answer is not verbose: the k-NN container needs Accept application/json; verbose=true',
       );
     }
     let userId: number;
@@ -156,6 +161,11 @@ export function recommendationFor(
   }
   for (let i = 0; i < bundle.popular.length && movies.length < topN; i++) offer(bundle.popular[i]);
   return { user_id: userId, movies, modelVersion };
+}
+
+/** A k-NN JSON answer (`{"predictions":[...]}`), as opposed to JSON lines of predictions. */
+function isJsonDocument(body: string): boolean {
+  return /^\s*\{\s*"predictions"\s*:/.test(body);
 }
 
 function mediaType(contentType: string): string {

@@ -1,4 +1,11 @@
-import { buildKnnIndex, formatKnnResponse, knnSearch, parseKnnRequest } from '../../../functions/core/knn';
+import { SERVING_CONTENT_TYPES } from '../../../functions/contracts';
+import {
+  buildKnnIndex,
+  formatKnnResponse,
+  knnSearch,
+  parseKnnRequest,
+  type KnnIndex,
+} from '../../../functions/core/knn';
 import { buildServingBundle, type ServingBundle } from '../../../functions/core/serving/bundle';
 import { appendTagRows, TAG_BITS } from '../../../functions/core/serving/user-tags';
 
@@ -9,6 +16,8 @@ import { appendTagRows, TAG_BITS } from '../../../functions/core/serving/user-ta
 export function smallVersion(topN = 3): {
   bundle: ServingBundle;
   knn: (body: string, contentType: string) => string;
+  /** The version's k-NN index (movie rows + tag rows), for a k-NN container of its own. */
+  index: KnnIndex;
 } {
   const factorDim = 3;
   const userVectors = Float32Array.from([1, 0, 1, -1, 0, 1, 0, 1, 1]);
@@ -28,11 +37,11 @@ export function smallVersion(topN = 3): {
   });
   const tagged = appendTagRows(movieVectors, Float32Array.from(movieIds), factorDim, TAG_BITS);
   const index = buildKnnIndex(tagged.vectors, tagged.labels, tagged.dim, 'INNER_PRODUCT');
-  // The built-in k-NN step: its request parsing, exact search, verbose JSON lines answer.
+  // The built-in k-NN step: its request parsing, exact search, documented verbose JSON answer.
   const knn = (body: string, contentType: string): string => {
     const request = parseKnnRequest(body, contentType, index.dim);
     const result = knnSearch(index, request.vectors, request.count, 100);
-    return formatKnnResponse(result, 'application/jsonlines; verbose=true', 'classifier').body;
+    return formatKnnResponse(result, SERVING_CONTENT_TYPES.accept, 'classifier').body;
   };
-  return { bundle, knn };
+  return { bundle, knn, index };
 }

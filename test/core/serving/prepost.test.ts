@@ -10,7 +10,7 @@ import { smallVersion } from './fixtures';
 function serve(body: string, contentType = 'application/json', topN = 3): ServedRecommendation[] {
   const { bundle, knn } = smallVersion(topN);
   const pre = preprocess(bundle, body, contentType);
-  const post = postprocess(bundle, knn(pre.body, pre.contentType), 'application/jsonlines');
+  const post = postprocess(bundle, knn(pre.body, pre.contentType), 'application/json; verbose=true');
   expect(post.contentType).toBe('application/jsonlines');
   return post.body
     .trim()
@@ -56,17 +56,48 @@ describe('pre -> built-in k-NN -> post', () => {
     expect(() => parseUserRequest('{"user_id":1}', 'image/png')).toThrow(/unsupported content type/);
   });
 
+  it("reads k-NN's verbose JSON whatever Content-Type header reaches post", () => {
+    // Which header SageMaker hands the next container of a pipeline is not documented; the body is.
+    const { bundle, knn } = smallVersion(3);
+    const answer = knn(preprocess(bundle, '{"user_id":3}', 'application/json').body, 'application/json');
+    expect(JSON.parse(answer).predictions[0]).toEqual(
+      expect.objectContaining({
+        predicted_label: expect.any(Number),
+        distances: expect.any(Array),
+        labels: expect.any(Array),
+      }),
+    );
+    for (const header of [
+      'application/json; verbose=true',
+      'application/json',
+      'application/jsonlines',
+      '',
+    ]) {
+      expect(JSON.parse(postprocess(bundle, answer, header).body)).toEqual({
+        user_id: 3,
+        movies: [10, 30, 40],
+        modelVersion: 'run-7',
+      });
+    }
+  });
+
   it('rejects k-NN answers it cannot trust', () => {
     const { bundle, knn } = smallVersion();
     const pre = preprocess(bundle, '{"user_id":3}', 'application/json');
-    const answer = knn(pre.body, pre.contentType);
-    const firstLineOnly = answer.split('\n')[0];
-    expect(() => postprocess(bundle, firstLineOnly, 'application/jsonlines')).toThrow(/two per user/);
+    const answer = JSON.parse(knn(pre.body, pre.contentType)) as { predictions: unknown[] };
+    const firstOnly = JSON.stringify({ predictions: answer.predictions.slice(0, 1) });
+    expect(() => postprocess(bundle, firstOnly, 'application/json')).toThrow(/two per user/);
     expect(() =>
-      postprocess(bundle, '{"predicted_label":1}\n{"predicted_label":1}\n', 'application/jsonlines'),
-    ).toThrow(/not verbose/);
-    const noTags = '{"labels":[10],"distances":[1],"predicted_label":10}\n'.repeat(2);
-    expect(() => postprocess(bundle, noTags, 'application/jsonlines')).toThrow(/sets no tag bit/);
-    expect(() => postprocess(bundle, 'nope', 'application/jsonlines')).toThrow(ServingRequestError);
+      postprocess(
+        bundle,
+        '{"predictions":[{"predicted_label":1},{"predicted_label":1}]}',
+        'application/json',
+      ),
+    ).toThrow(/not verbose: the k-NN container needs Accept application\/json; verbose=true/);
+    const noTags = JSON.stringify({
+      predictions: [0, 1].map(() => ({ predicted_label: 10, distances: [1], labels: [10] })),
+    });
+    expect(() => postprocess(bundle, noTags, 'application/json')).toThrow(/sets no tag bit/);
+    expect(() => postprocess(bundle, 'nope', 'application/json')).toThrow(ServingRequestError);
   });
 });

@@ -55,7 +55,7 @@ describe('pre/post serving container over loopback HTTP', () => {
   it('runs a request through pre, the k-NN and post', async () => {
     const preRes = await fetch(`${pre.url}/invocations`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/jsonlines; verbose=true' },
+      headers: { 'content-type': 'application/json', accept: 'application/json; verbose=true' },
       body: '{"user_id":3}',
     });
     expect(preRes.status).toBe(200);
@@ -63,7 +63,7 @@ describe('pre/post serving container over loopback HTTP', () => {
     const knnBody = knn(await preRes.text(), 'application/json');
     const postRes = await fetch(`${post.url}/invocations`, {
       method: 'POST',
-      headers: { 'content-type': 'application/jsonlines' },
+      headers: { 'content-type': 'application/json; verbose=true' },
       body: knnBody,
     });
     expect(postRes.status).toBe(200);
