@@ -6,7 +6,11 @@
  * Every run lives under `s3://<data bucket>/runs/<runId>/`; `runId` is the CodePipeline execution id.
  */
 
-/** The upload that started a run (recorded in the run, shown in the history). */
+/**
+ * The upload that started a run (recorded in the run, shown in the history). In the workflows' input the
+ * key is URI-encoded, as the pipeline variable carries it (functions/core/run-layout.ts,
+ * `encodeTriggerKey`); run.json, summary.json and the local history hold it decoded.
+ */
 export interface RunTrigger {
   /** S3 key of the uploaded batch, or 'manual' when the pipeline was started by hand. */
   readonly key: string;
@@ -14,14 +18,21 @@ export interface RunTrigger {
   readonly versionId: string;
 }
 
-/** Per-run names of the SageMaker resources. All <= 63 characters, `[a-zA-Z0-9-]`. */
+/**
+ * Per-attempt names of the SageMaker resources (`<prefix>-<kind>-<runId>-<attempt>`). All <= 63
+ * characters, `[a-zA-Z0-9-]`.
+ */
 export interface RunNames {
   readonly fmJob: string;
   readonly knnJob: string;
   readonly model: string;
   readonly candidateTransformJob: string;
   readonly productionTransformJob: string;
-  readonly endpointConfig: string;
+  /**
+   * `<prefix>-config-<runId>`: each deploy attempt names its endpoint config `<this>-<8 hex characters>`
+   * (pipeline/deploy-workflow.ts), so a retried Deploy stage creates a new one.
+   */
+  readonly endpointConfigPrefix: string;
 }
 
 /** S3 URIs (`s3://bucket/key`) of a run's inputs and outputs. Prefixes end with `/`. */
@@ -42,12 +53,15 @@ export interface RunUris {
 /** Input of the retrain state machine (the CodePipeline Step Functions action's literal input). */
 export interface RetrainInput {
   readonly runId: string;
+  /** As the pipeline variables carry it: the key URI-encoded. */
   readonly trigger: RunTrigger;
 }
 
-/** Result of the Prepare task (stored at `$.prepared`). */
+/** Result of the Prepare task (stored at `$.prepared`) when there is a candidate to train. */
 export interface PrepareResult {
   readonly runId: string;
+  /** This attempt's suffix of the names (from the Step Functions execution name). */
+  readonly attempt: string;
   readonly names: RunNames;
   readonly uris: RunUris;
   /** CreateTrainingJob HyperParameters, every value a string; feature_dim filled in. */
@@ -61,6 +75,19 @@ export interface PrepareResult {
     readonly testUsers: number;
   };
 }
+
+/**
+ * Result of the Prepare task when `ratings/` holds no rating file yet (the run CodePipeline starts when
+ * the stack is created): the workflow ends NothingToDo, Approve and Deploy have nothing to act on.
+ */
+export interface NothingToDoResult {
+  readonly runId: string;
+  readonly nothingToDo: true;
+  readonly reason: string;
+}
+
+/** What the Prepare task returns. */
+export type PrepareOutcome = PrepareResult | NothingToDoResult;
 
 /** Result of the BuildVectors task (stored at `$.vectors`). */
 export interface BuildVectorsResult {
@@ -124,6 +151,20 @@ export interface RunSummary {
   readonly evaluationUri: string;
 }
 
+/**
+ * `runs/<runId>/evaluation/summary.json` of a run that found nothing to do (written by Prepare): the
+ * approval says so, and the deploy workflow ends NothingToDeploy.
+ */
+export interface NothingToDoSummary {
+  readonly runId: string;
+  readonly trigger: RunTrigger;
+  readonly nothingToDo: true;
+  readonly reason: string;
+  readonly approvalText: string;
+  /** The run's run.json (what the approval links). */
+  readonly reportUri: string;
+}
+
 /** The outcome a deploy run records in `runs/<runId>/deployment.json` (and SSM when deployed). */
 export interface DeploymentRecord {
   readonly runId: string;
@@ -157,7 +198,12 @@ export interface RecommendResponse {
   readonly fallback?: 'popular';
 }
 
-/** Content types on the serving path (see docs/architecture.md). */
+/**
+ * Content types on the serving path (see docs/architecture.md, "The serving path's wire formats"):
+ * pre answers `application/json` (k-NN's documented JSON request), k-NN answers the documented
+ * `application/json; verbose=true`, post reads that JSON (whatever Content-Type header reaches it) and
+ * answers JSON lines.
+ */
 export const SERVING_CONTENT_TYPES = {
   /**
    * What callers send to the endpoint: `{"user_id": N}`; the batch transform sends one record per line
@@ -165,7 +211,14 @@ export const SERVING_CONTENT_TYPES = {
    */
   request: 'application/json',
   batchRequest: 'application/json',
-  /** What callers accept; the k-NN container needs verbose output, the post container answers JSON lines. */
-  accept: 'application/jsonlines; verbose=true',
+  /**
+   * The Accept of every hop that may reach the built-in k-NN: its container's
+   * SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT, the recommend Lambda's and the batch transform's Accept. It is
+   * the one documented verbose JSON type (kNN-inference-formats), so k-NN answers the verbose form
+   * whether SageMaker hands it the caller's Accept or its default; post ignores Accept.
+   * (`application/jsonlines; verbose=true` is undocumented; the built-in's reply to it is not a contract.)
+   */
+  accept: 'application/json; verbose=true',
+  /** What the post container, and so the endpoint, answers. */
   response: 'application/jsonlines',
 } as const;

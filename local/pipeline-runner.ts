@@ -14,13 +14,19 @@
  *
  * Every run's evaluation, report and records are copied from the local S3 to `<home>/runs/<runId>/`, so
  * people can open them, and the run is appended to the run history.
+ *
+ * `retry(runId)` is CodePipeline's stage Retry: the run starts again at the stage it failed in, with the
+ * same run id, and each workflow execution gets a new name (`<workflow>-<runId>-<attempt>`), as the
+ * Step Functions action names every execution anew. A run whose Retrain found no rating file ends
+ * NothingToDo there (in AWS the pipeline skips the later stages).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CodePipelineEvent } from 'aws-lambda';
-import type { EvaluateResult, RunTrigger } from '../functions/contracts';
+import type { EvaluateResult, NothingToDoResult, RunTrigger } from '../functions/contracts';
+import { decodeTriggerKey } from '../functions/core/run-layout';
 import { DEPLOY_STATES } from '../pipeline/deploy-workflow';
-import { STAGES } from '../pipeline/release-pipeline';
+import { NO_TRIGGER, STAGES } from '../pipeline/release-pipeline';
 import { RETRAIN_STATES } from '../pipeline/retrain-workflow';
 import type { ApprovalDecision, ApprovalRequest, Approver } from './approval';
 import { appendRun, type RunRecord, type RunStatus } from './run-history';
@@ -96,6 +102,7 @@ export interface PipelineDeps {
 /** A running or finished execution. */
 export interface PipelineExecution {
   readonly runId: string;
+  /** The trigger with its key decoded (the workflows get it as the pipeline variables carry it). */
   readonly trigger: RunTrigger;
   /** Resolves with the run's history record when the run is over (never rejects). */
   readonly done: Promise<RunRecord>;
@@ -144,6 +151,7 @@ class StageLocks {
 export class LocalPipeline {
   private readonly locks = new StageLocks();
   private readonly executions = new Map<string, PipelineExecution>();
+  private readonly runs = new Map<string, RunStart>();
   private readonly stopping = new AbortController();
 
   constructor(private readonly deps: PipelineDeps) {}
@@ -151,12 +159,35 @@ export class LocalPipeline {
   /** Starts an execution (StartPipelineExecution); returns at once with its run id. */
   start(variables: Readonly<Record<string, string>>): PipelineExecution {
     const runId = this.deps.nextRunId();
-    const trigger: RunTrigger = {
+    const input: RunTrigger = {
       key: variables.triggerKey ?? 'manual',
       versionId: variables.triggerVersionId ?? 'unknown',
     };
-    const execution: PipelineExecution = { runId, trigger, done: this.execute(runId, trigger) };
+    const trigger: RunTrigger = { ...input, key: decodeTriggerKey(input.key) };
+    const run: RunStart = { runId, trigger, input, from: STAGES[0], attempt: 1 };
+    const execution: PipelineExecution = { runId, trigger, done: this.execute(run) };
     this.executions.set(runId, execution);
+    this.runs.set(runId, run);
+    return execution;
+  }
+
+  /**
+   * Retries a finished run at the stage it ended in (CodePipeline's Retry of a failed stage): same run id
+   * and trigger, new workflow execution names. Resolves with the new execution once the old one is over.
+   * @throws RetryRefusedError for an unknown run, or one that succeeded, was superseded or had nothing to do
+   */
+  async retry(runId: string): Promise<PipelineExecution> {
+    const previous = this.executions.get(runId);
+    const run = this.runs.get(runId);
+    if (!previous || !run) throw new RetryRefusedError(`no run ${runId} in this session`);
+    const record = await previous.done;
+    if (!RETRYABLE.includes(record.status)) {
+      throw new RetryRefusedError(`run ${runId} ended ${record.status}; only a failed stage can be retried`);
+    }
+    const next: RunStart = { ...run, from: record.stage as Stage, attempt: run.attempt + 1 };
+    const execution: PipelineExecution = { runId, trigger: run.trigger, done: this.execute(next) };
+    this.executions.set(runId, execution);
+    this.runs.set(runId, next);
     return execution;
   }
 
@@ -184,18 +215,19 @@ export class LocalPipeline {
     this.deps.onEvent?.(event);
   }
 
-  private async execute(runId: string, trigger: RunTrigger): Promise<RunRecord> {
+  private async execute(run: RunStart): Promise<RunRecord> {
     // Let start() return the id before the first event.
     await Promise.resolve();
+    const { runId, trigger } = run;
     const startedAt = new Date();
     const started = performance.now();
     const stages: Record<string, number> = {};
     const states: Record<string, number> = {};
-    const context: RunContext = { runId, trigger, states };
+    const context: RunContext = { runId, trigger, input: run.input, attempt: run.attempt, states };
     this.emit({ type: 'run-started', runId, trigger });
     let outcome: Outcome = { status: 'Stopped', reason: 'the pipeline stopped before the run began' };
-    let stage: Stage = STAGES[0];
-    for (stage of STAGES) {
+    let stage: Stage = run.from;
+    for (stage of STAGES.slice(STAGES.indexOf(run.from))) {
       if (this.stopping.signal.aborted) {
         outcome = { status: 'Stopped', reason: 'the local runtime stopped' };
         break;
@@ -249,6 +281,13 @@ export class LocalPipeline {
   }
 
   private async runStage(stage: Stage, context: RunContext): Promise<Outcome> {
+    // The stage conditions of the release pipeline: a run no upload started skips every later stage.
+    if (stage !== 'Source' && context.input.key === NO_TRIGGER) {
+      return {
+        status: 'NothingToDo',
+        reason: `no upload started this run (triggerKey '${NO_TRIGGER}'): every stage after Source is skipped`,
+      };
+    }
     switch (stage) {
       case 'Source':
         return {
@@ -272,8 +311,12 @@ export class LocalPipeline {
   private async retrain(context: RunContext): Promise<Outcome> {
     const result = await this.runWorkflow('retrain', context, {
       runId: context.runId,
-      trigger: context.trigger,
+      trigger: context.input,
     });
+    if (result.status === 'SUCCEEDED' && (result.output as Partial<NothingToDoResult>).nothingToDo) {
+      const { reason } = result.output as NothingToDoResult;
+      return { status: 'NothingToDo', reason, note: reason };
+    }
     if (result.status === 'SUCCEEDED') {
       context.evaluation = result.output as EvaluateResult;
       const { name, candidate, production } = context.evaluation.primaryMetric;
@@ -354,7 +397,7 @@ export class LocalPipeline {
     const failurePath =
       workflow === 'retrain' ? RETRAIN_STATES.notifyFailure : DEPLOY_STATES.readFailureAlarms;
     const result = await runner.run(input, {
-      executionName: `${workflow}-${context.runId}`,
+      executionName: `${workflow}-${context.runId}-${context.attempt}`,
       signal: this.stopping.signal,
       onEvent: (event) => {
         // Only a catch into the failure path marks the failing state (ReadProduction's catch into
@@ -451,9 +494,34 @@ export class LocalPipeline {
   }
 }
 
+/** What an execution starts with: a new run at Source, or a retried one at its failed stage. */
+interface RunStart {
+  readonly runId: string;
+  /** The trigger with its key decoded (history, terminal). */
+  readonly trigger: RunTrigger;
+  /** The trigger as the pipeline variables carry it (the retrain workflow's input). */
+  readonly input: RunTrigger;
+  readonly from: Stage;
+  /** 1, then one more per retry: part of the workflow execution names. */
+  readonly attempt: number;
+}
+
+/** Statuses a retry accepts: a stage failed (a rejection fails the stage, as in CodePipeline). */
+const RETRYABLE: readonly RunStatus[] = ['Failed', 'Rejected', 'RolledBack', 'Stopped'];
+
+/** Thrown when a run cannot be retried. */
+export class RetryRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RetryRefusedError';
+  }
+}
+
 interface RunContext {
   readonly runId: string;
   readonly trigger: RunTrigger;
+  readonly input: RunTrigger;
+  readonly attempt: number;
   readonly states: Record<string, number>;
   evaluation?: EvaluateResult;
   /** The first state whose error a workflow caught into its failure path. */
@@ -465,10 +533,11 @@ function stageOutcome(
   outcome: Outcome,
 ): Extract<PipelineEvent, { type: 'stage-ended' }>['outcome'] {
   if (outcome.status === 'continue') return stage === 'Checks' ? 'skipped' : 'succeeded';
+  if (outcome.status === 'NothingToDo' && stage === 'Checks') return 'skipped';
   if (outcome.status === 'Rejected') return 'rejected';
   if (outcome.status === 'RolledBack') return 'rolled back';
   if (outcome.status === 'Stopped') return 'stopped';
-  if (outcome.status === 'Succeeded') return 'succeeded';
+  if (outcome.status === 'Succeeded' || outcome.status === 'NothingToDo') return 'succeeded';
   return 'failed';
 }
 

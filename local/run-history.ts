@@ -8,7 +8,9 @@ import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { RunTrigger } from '../functions/contracts';
 
-export type RunStatus = 'Succeeded' | 'Failed' | 'Rejected' | 'RolledBack' | 'Superseded' | 'Stopped';
+/** NothingToDo: the Retrain stage found no rating file under `ratings/` (nothing trained or deployed). */
+export type RunStatus =
+  'Succeeded' | 'NothingToDo' | 'Failed' | 'Rejected' | 'RolledBack' | 'Superseded' | 'Stopped';
 
 export interface RunRecord {
   readonly runId: string;

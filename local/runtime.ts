@@ -392,9 +392,15 @@ export class LocalRuntime {
     return this.upload(last.key, last.body);
   }
 
-  /** Starts a run on the data already uploaded (CodePipeline's "Release change"). */
+  /**
+   * Starts a run on the data already uploaded (CodePipeline's "Release change" with `triggerKey` set, as
+   * the README says: the default value skips every stage after Source).
+   */
   startRun(): PipelineExecution {
-    return this.pipeline.start({ triggerKey: 'manual', triggerVersionId: 'unknown' });
+    return this.pipeline.start({
+      triggerKey: `manual-${new Date().toISOString().replace(/[-:.]/g, '')}`,
+      triggerVersionId: 'unknown',
+    });
   }
 
   /** Stops the pipeline, the updates in flight, the job workers and every server. */

@@ -199,6 +199,7 @@ function serving(write: (line: string) => void, runtime: LocalRuntime): void {
 function exitCodeOf(record: RunRecord): number {
   switch (record.status) {
     case 'Succeeded':
+    case 'NothingToDo':
       return EXIT.ok;
     case 'Rejected':
       return EXIT.rejected;

@@ -2,8 +2,12 @@
  * The deploy workflow: puts an approved candidate behind the live endpoint with SageMaker's deployment
  * guardrails, and records what happened.
  *
- *   LoadCandidate -> GatePassed? -> CreateEndpointConfig -> FindEndpoint -> EndpointExists?
+ *   LoadCandidate -> GatePassed? (nothing-to-do run: NothingToDeploy) -> NameEndpointConfig
+ *   -> CreateEndpointConfig -> FindEndpoint -> EndpointExists?
  *     exists:    UpdateEndpoint (blue/green, CANARY | LINEAR | ALL_AT_ONCE, bake, auto-rollback alarms)
+ *     Failed:    DeleteFailedEndpoint -> StartDeletionPolling -> WaitForDeletion -> CheckDeleted
+ *                (gone: EndpointGone? -> CreateEndpoint; still there: CountDeletionPoll ->
+ *                DeletionBudgetLeft? -> WaitForDeletion | DeletionTimedOut -> failure path)
  *     not found: CreateEndpoint (the first approved run)
  *   -> StartPolling -> WaitForEndpoint -> DescribeEndpoint -> EndpointStatus?
  *     InService -> NewConfigServing?
@@ -17,6 +21,10 @@
  * DeploymentConfig, and Step Functions has no `.sync` for endpoints, hence the poll loop. An auto-rolled
  * back update also ends InService, on the old config, so success is InService *and* the new
  * EndpointConfigName. The endpoint and its configs belong to this workflow, never to the CDK stack.
+ *
+ * Every attempt names its endpoint config `<names.endpointConfigPrefix>-<8 hex characters of a UUID>`
+ * (NameEndpointConfig), so a retried Deploy stage (same run id) creates a new config instead of failing
+ * with "already exists". A Failed endpoint cannot be updated, only deleted: it is deleted and created anew.
  */
 import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -45,11 +53,22 @@ import { acknowledge, acknowledgeFunctionVersions, resourceFinding } from '../in
 export const DEPLOY_STATES = {
   loadCandidate: 'LoadCandidate',
   gatePassed: 'GatePassed?',
+  nothingToDeploy: 'NothingToDeploy',
   candidateRefused: 'CandidateRefused',
+  nameEndpointConfig: 'NameEndpointConfig',
   createEndpointConfig: 'CreateEndpointConfig',
   findEndpoint: 'FindEndpoint',
   endpointExists: 'EndpointExists?',
   findEndpointFailed: 'FindEndpointFailed',
+  deleteFailedEndpoint: 'DeleteFailedEndpoint',
+  startDeletionPolling: 'StartDeletionPolling',
+  waitForDeletion: 'WaitForDeletion',
+  checkDeleted: 'CheckDeleted',
+  endpointGone: 'EndpointGone?',
+  deletionCheckFailed: 'DeletionCheckFailed',
+  countDeletionPoll: 'CountDeletionPoll',
+  deletionBudgetLeft: 'DeletionBudgetLeft?',
+  deletionTimedOut: 'DeletionTimedOut',
   updateEndpoint: 'UpdateEndpoint',
   createEndpoint: 'CreateEndpoint',
   startPolling: 'StartPolling',
@@ -79,6 +98,17 @@ const S = DEPLOY_STATES;
 
 /** The cause text of DescribeEndpoint's error when the endpoint does not exist. */
 export const ENDPOINT_NOT_FOUND_PATTERN = '*Could not find endpoint*';
+
+/** Where NameEndpointConfig puts this attempt's endpoint config name. */
+export const ENDPOINT_CONFIG_NAME_PATH = '$.endpointConfig.name';
+
+/**
+ * This attempt's endpoint config name: the run's prefix and the first group of a fresh UUID (8 hex
+ * characters; functions/core/run-layout.ts keeps room for them within SageMaker's 63).
+ */
+export const ENDPOINT_CONFIG_NAME_EXPRESSION =
+  "States.Format('{}-{}', $.candidate.names.endpointConfigPrefix, " +
+  "States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 0))";
 
 /** Endpoint statuses after which polling stops with a failure. */
 export const ENDPOINT_FAILED_STATUSES = [
@@ -196,7 +226,7 @@ export class DeployWorkflow extends Construct {
       sageMakerTask(this, S.createEndpointConfig, {
         action: 'createEndpointConfig',
         parameters: {
-          'EndpointConfigName.$': '$.candidate.names.endpointConfig',
+          'EndpointConfigName.$': ENDPOINT_CONFIG_NAME_PATH,
           KmsKeyId: props.key.keyArn,
           ProductionVariants: [
             {
@@ -237,7 +267,7 @@ export class DeployWorkflow extends Construct {
         action: 'updateEndpoint',
         parameters: {
           EndpointName: endpoint.name,
-          EndpointConfigName: sfn.JsonPath.stringAt('$.candidate.names.endpointConfig'),
+          EndpointConfigName: sfn.JsonPath.stringAt(ENDPOINT_CONFIG_NAME_PATH),
           RetainAllVariantProperties: false,
           DeploymentConfig: deploymentConfig(config, props.rollbackAlarmNames),
         },
@@ -253,21 +283,92 @@ export class DeployWorkflow extends Construct {
         comment: 'The first approved run: nothing serves yet, so no guardrails are needed',
         parameters: {
           EndpointName: endpoint.name,
-          'EndpointConfigName.$': '$.candidate.names.endpointConfig',
+          'EndpointConfigName.$': ENDPOINT_CONFIG_NAME_PATH,
         },
       }),
       failure,
       [SAGEMAKER_RETRY],
     );
+    const notFound = (path: string): sfn.Condition =>
+      sfn.Condition.and(
+        sfn.Condition.isPresent(`${path}.Cause`),
+        sfn.Condition.stringMatches(`${path}.Cause`, ENDPOINT_NOT_FOUND_PATTERN),
+      );
+
+    // A Failed endpoint accepts no UpdateEndpoint: delete it, wait until it is gone, create it anew.
+    const deleteFailedEndpoint = guard(
+      new tasks.CallAwsService(this, S.deleteFailedEndpoint, {
+        comment: 'A Failed endpoint can only be deleted; the candidate is then deployed as on the first run',
+        service: 'sagemaker',
+        action: 'deleteEndpoint',
+        parameters: { EndpointName: endpoint.name },
+        iamResources: [this.endpointArn],
+        resultPath: sfn.JsonPath.DISCARD,
+      }),
+      failure,
+      [sdkRetry('SageMaker')],
+    );
+    const startDeletionPolling = new sfn.Pass(this, S.startDeletionPolling, {
+      result: sfn.Result.fromObject({ count: 0 }),
+      resultPath: '$.deletionPolls',
+    });
+    const waitForDeletion = new sfn.Wait(this, S.waitForDeletion, {
+      time: sfn.WaitTime.duration(Duration.seconds(deployment.pollIntervalSeconds)),
+    });
+    const checkDeleted = new tasks.CallAwsService(this, S.checkDeleted, {
+      service: 'sagemaker',
+      action: 'describeEndpoint',
+      parameters: { EndpointName: endpoint.name },
+      iamResources: [this.endpointArn],
+      resultSelector: { 'status.$': '$.EndpointStatus' },
+      resultPath: '$.deleting',
+    });
+    const deletionCheckFailed = new sfn.Pass(this, S.deletionCheckFailed, {
+      comment: 'DescribeEndpoint failed for another reason than a deleted endpoint',
+      inputPath: '$.deleteCheck',
+      resultPath: '$.error',
+    });
+    const endpointGone = new sfn.Choice(this, S.endpointGone)
+      .when(notFound('$.deleteCheck'), createEndpoint)
+      .otherwise(deletionCheckFailed.next(failure));
+    checkDeleted.addRetry(sdkRetry('SageMaker'));
+    checkDeleted.addCatch(endpointGone, {
+      errors: ['SageMaker.SageMakerException', 'SageMaker.ValidationException'],
+      resultPath: '$.deleteCheck',
+    });
+    checkDeleted.addCatch(failure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+    const countDeletionPoll = new sfn.Pass(this, S.countDeletionPoll, {
+      parameters: { 'count.$': 'States.MathAdd($.deletionPolls.count, 1)' },
+      resultPath: '$.deletionPolls',
+    });
+    const deletionTimedOut = new sfn.Pass(this, S.deletionTimedOut, {
+      parameters: {
+        Error: 'EndpointDeletionTimeout',
+        'Cause.$': `States.Format('The Failed endpoint is still {} after ${deployment.maxPolls} polls', $.deleting.status)`,
+      },
+      resultPath: '$.error',
+    });
+    deleteFailedEndpoint
+      .next(startDeletionPolling)
+      .next(waitForDeletion)
+      .next(checkDeleted)
+      .next(countDeletionPoll)
+      .next(
+        new sfn.Choice(this, S.deletionBudgetLeft)
+          .when(sfn.Condition.numberLessThan('$.deletionPolls.count', deployment.maxPolls), waitForDeletion)
+          .otherwise(deletionTimedOut.next(failure)),
+      );
+
     const endpointExists = new sfn.Choice(this, S.endpointExists)
-      .when(sfn.Condition.isPresent('$.existing'), updateEndpoint)
       .when(
         sfn.Condition.and(
-          sfn.Condition.isPresent('$.findError.Cause'),
-          sfn.Condition.stringMatches('$.findError.Cause', ENDPOINT_NOT_FOUND_PATTERN),
+          sfn.Condition.isPresent('$.existing'),
+          sfn.Condition.stringEquals('$.existing.status', 'Failed'),
         ),
-        createEndpoint,
+        deleteFailedEndpoint,
       )
+      .when(sfn.Condition.isPresent('$.existing'), updateEndpoint)
+      .when(notFound('$.findError'), createEndpoint)
       .otherwise(findEndpointFailed);
     findEndpoint.addRetry(sdkRetry('SageMaker'));
     // A missing endpoint is no modelled SDK error: it comes as SageMaker's generic exception with
@@ -364,12 +465,28 @@ export class DeployWorkflow extends Construct {
     });
 
     // The happy path, top to bottom; the failure path was wired above.
+    const nothingToDeploy = new sfn.Succeed(this, S.nothingToDeploy, {
+      comment: 'The run found no rating file: nothing was trained, nothing changes',
+    });
+    const nameEndpointConfig = new sfn.Pass(this, S.nameEndpointConfig, {
+      comment: 'A new endpoint config name per attempt: a retried Deploy stage keeps the run id',
+      parameters: { 'name.$': ENDPOINT_CONFIG_NAME_EXPRESSION },
+      resultPath: '$.endpointConfig',
+    });
+    // The nothing-to-do rule comes first: such a summary has no gate, and IsPresent guards the test.
     const definition = sfn.Chain.start(loadCandidate).next(
       new sfn.Choice(this, S.gatePassed)
-        .when(sfn.Condition.booleanEquals('$.candidate.gate.passed', true), createEndpointConfig)
+        .when(
+          sfn.Condition.and(
+            sfn.Condition.isPresent('$.candidate.nothingToDo'),
+            sfn.Condition.booleanEquals('$.candidate.nothingToDo', true),
+          ),
+          nothingToDeploy,
+        )
+        .when(sfn.Condition.booleanEquals('$.candidate.gate.passed', true), nameEndpointConfig)
         .otherwise(candidateRefused),
     );
-    createEndpointConfig.next(findEndpoint).next(endpointExists);
+    nameEndpointConfig.next(createEndpointConfig).next(findEndpoint).next(endpointExists);
     updateEndpoint.next(startPolling);
     createEndpoint.next(startPolling);
     findEndpointFailed.next(failure);
@@ -384,7 +501,7 @@ export class DeployWorkflow extends Construct {
               .when(
                 sfn.Condition.stringEqualsJsonPath(
                   '$.endpoint.EndpointConfigName',
-                  '$.candidate.names.endpointConfig',
+                  ENDPOINT_CONFIG_NAME_PATH,
                 ),
                 recordDeployed.next(smokeTest).next(notifyDeployed).next(deployed),
               )
@@ -411,8 +528,9 @@ export class DeployWorkflow extends Construct {
       definition,
       key: props.key,
       logRetentionDays: config.logRetentionDays,
-      // The poll budget covers the update; an hour more for the config, the records and the smoke test.
-      timeout: Duration.seconds(deployment.maxPolls * deployment.pollIntervalSeconds + 3600),
+      // One poll budget for deleting a Failed endpoint, one for the update; an hour more for the config,
+      // the records and the smoke test.
+      timeout: Duration.seconds(2 * deployment.maxPolls * deployment.pollIntervalSeconds + 3600),
       comment: 'reelflow deploy: blue/green endpoint update with auto-rollback, recorded and smoke-tested',
     });
     this.grantWorkflowPermissions(props, alarmArns);
@@ -420,7 +538,7 @@ export class DeployWorkflow extends Construct {
     acknowledgeFunctionVersions(role, [props.recordDeployment, props.smokeTest]);
     acknowledge(role, {
       [resourceFinding(this, this.endpointConfigArn)]:
-        'Each run creates its endpoint config <prefix>-config-<runId>; the run id is only known at run time.',
+        'Each deploy attempt creates its endpoint config <prefix>-config-<runId>-<attempt>; both are only known at run time.',
       [resourceFinding(this, props.dataBucket.arnForObjects('runs/*'))]:
         'Reads the run summary runs/<runId>/evaluation/summary.json; the run id is only known at run time.',
       'AwsSolutions-IAM5[Resource::*]':

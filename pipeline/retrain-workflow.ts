@@ -1,14 +1,15 @@
 /**
  * The retrain workflow: from a run id and the upload that started it to an evaluated, gated candidate.
  *
- *   LoadConfig -> Prepare -> TrainFM (.sync) -> BuildVectors -> TrainKNN (.sync) -> CreateCandidateModel
+ *   LoadConfig -> Prepare -> HasData? (no rating file yet: NothingToDo) -> TrainFM (.sync) -> BuildVectors -> TrainKNN (.sync) -> CreateCandidateModel
  *   -> ReadProduction (or NoProduction) -> HasProduction?
  *        yes: TransformBoth [TransformCandidate | TransformProduction] (.sync, in parallel)
  *        no:  TransformCandidateOnly (.sync)
  *   -> Evaluate -> Gate -> CandidateReady (output: the evaluation) | NotifyRejected -> CandidateRejected
  *
  * Every Task retries throttling with backoff and catches everything into NotifyFailure -> RetrainFailed.
- * Every job and model is named per run (names come from Prepare). Production is only read (the SSM
+ * Every job and model is named per attempt (names come from Prepare, which derives a suffix from the
+ * execution name: a CodePipeline stage Retry keeps the run id but starts a new execution). Production is only read (the SSM
  * production record and its model, for the comparison), never changed: that is the deploy workflow's job.
  */
 import { Duration, Stack } from 'aws-cdk-lib';
@@ -40,6 +41,8 @@ import { acknowledge, acknowledgeFunctionVersions, resourceFinding } from '../in
 export const RETRAIN_STATES = {
   loadConfig: 'LoadConfig',
   prepare: 'Prepare',
+  hasData: 'HasData?',
+  nothingToDo: 'NothingToDo',
   trainFm: 'TrainFM',
   buildVectors: 'BuildVectors',
   trainKnn: 'TrainKNN',
@@ -134,6 +137,7 @@ export class RetrainWorkflow extends Construct {
         retryOnServiceExceptions: false,
         payload: sfn.TaskInput.fromObject({
           runId: sfn.JsonPath.stringAt('$.runId'),
+          executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
           trigger: sfn.JsonPath.objectAt('$.trigger'),
           config: sfn.JsonPath.objectAt('$.config.ml'),
           resourcePrefix: sfn.JsonPath.stringAt('$.config.resourcePrefix'),
@@ -393,14 +397,23 @@ export class RetrainWorkflow extends Construct {
     noProduction.next(hasProduction);
     hasProduction.afterwards().next(evaluate).next(gate);
 
-    const definition = sfn.Chain.start(loadConfig)
-      .next(prepare)
-      .next(trainFm)
-      .next(buildVectors)
-      .next(trainKnn)
-      .next(createModel)
-      .next(readProduction)
-      .next(hasProduction);
+    // No rating file yet (the execution CodePipeline starts when it is created): succeed without a
+    // notice. IsPresent guards the comparison, since a candidate's Prepare result has no such field.
+    const nothingToDo = new sfn.Succeed(this, S.nothingToDo, {
+      comment: 'No rating file under ratings/ yet: nothing to train, nothing to notify',
+      outputPath: '$.prepared',
+    });
+    const hasData = new sfn.Choice(this, S.hasData)
+      .when(
+        sfn.Condition.and(
+          sfn.Condition.isPresent('$.prepared.nothingToDo'),
+          sfn.Condition.booleanEquals('$.prepared.nothingToDo', true),
+        ),
+        nothingToDo,
+      )
+      .otherwise(trainFm);
+    trainFm.next(buildVectors).next(trainKnn).next(createModel).next(readProduction).next(hasProduction);
+    const definition = sfn.Chain.start(loadConfig).next(prepare).next(hasData);
 
     const maxJobSeconds = maxTrainingJobSeconds(config);
     this.stateMachine = workflowStateMachine(this, 'StateMachine', {

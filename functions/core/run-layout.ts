@@ -1,8 +1,12 @@
 /**
- * Where a run's resources live and what they are called: the SageMaker resource names of a run and
- * the S3 layout under `runs/<runId>/`. One function each, used by the Prepare handler (which hands
- * them to every later state), the deploy workflow's readers, the local runtime and the docs.
+ * Where a run's resources live and what they are called: the SageMaker resource names of a run attempt,
+ * the S3 layout under `runs/<runId>/`, and the trigger key as the pipeline variable carries it. Used by
+ * the Prepare handler (which hands the names to every later state), start-run, the deploy workflow's
+ * readers, the local runtime and the docs.
+ *
+ * The S3 layout is per run, not per attempt: a retried stage writes the same keys again.
  */
+import { createHash } from 'node:crypto';
 import type { RunNames, RunUris } from '../contracts';
 
 /** SageMaker names: 1-63 characters, alphanumerics and hyphens, starting and ending alphanumeric. */
@@ -17,31 +21,108 @@ export class RunLayoutError extends Error {
   }
 }
 
-/** The longest suffix a resource name adds after the prefix (`-evalprod-`). */
+/** The longest kind a resource name adds between the prefix and the run tag (`-evalprod-`). */
 const LONGEST_KIND = '-evalprod-';
 
+/** Length of the attempt suffix: hex characters of the SHA-256 of the Step Functions execution name. */
+export const ATTEMPT_LENGTH = 6;
+
 /**
- * Per-run SageMaker names: `<prefix>-fm-<runId>`, ... Every job and model is named per run, so a
- * repeated run id (a retried pipeline execution) fails loudly instead of overwriting a resource.
+ * Characters the deploy workflow appends to `names.endpointConfigPrefix` for its own attempt: a hyphen and
+ * the first group of a UUID (8 hex characters; see pipeline/deploy-workflow.ts, NameEndpointConfig).
  */
-export function runNames(runId: string, prefix: string): RunNames {
+export const DEPLOY_ATTEMPT_SUFFIX_LENGTH = 9;
+
+/** The shortest run tag a name keeps when a long prefix leaves no room for the whole run id. */
+const MIN_RUN_TAG = 8;
+
+/**
+ * The attempt of a run: the first ATTEMPT_LENGTH hex characters of the SHA-256 of the Step Functions
+ * execution name. A CodePipeline stage Retry keeps the pipeline execution id (the run id) but starts a new
+ * execution (`<prefix>-<actionExecutionId>`), so every attempt names its SageMaker resources afresh.
+ */
+export function attemptOf(executionName: string): string {
+  if (executionName.length === 0) throw new RunLayoutError('the execution name is empty');
+  return createHash('sha256').update(executionName).digest('hex').slice(0, ATTEMPT_LENGTH);
+}
+
+/**
+ * Per-attempt SageMaker names: `<prefix>-fm-<runTag>-<attempt>`, ... and the endpoint config prefix
+ * `<prefix>-config-<runTag>`, to which the deploy workflow appends its own attempt. The run tag is the run
+ * id, cut (never below MIN_RUN_TAG characters) only when a long prefix would push a name past 63
+ * characters: a CodePipeline execution id (36 characters) stays whole up to a 10-character prefix.
+ * Nothing is ever named twice, so a retried stage never meets "already exists".
+ */
+export function runNames(runId: string, prefix: string, attempt: string): RunNames {
   checkPart(prefix, 'resource prefix');
   checkPart(runId, 'run id');
-  const longest = prefix.length + LONGEST_KIND.length + runId.length;
-  if (longest > MAX_NAME) {
+  if (!/^[a-z0-9]+$/.test(attempt)) {
+    throw new RunLayoutError(`attempt '${attempt}' must be lower-case alphanumerics`);
+  }
+  // The same budget holds for `-evalprod-<tag>-<attempt>` and `-config-<tag>` plus the deploy suffix.
+  const budget =
+    MAX_NAME -
+    prefix.length -
+    Math.max(LONGEST_KIND.length + 1 + attempt.length, '-config-'.length + DEPLOY_ATTEMPT_SUFFIX_LENGTH);
+  if (budget < MIN_RUN_TAG) {
     throw new RunLayoutError(
-      `resource prefix '${prefix}' and run id '${runId}' make names of ${longest} characters; SageMaker allows ${MAX_NAME}`,
+      `resource prefix '${prefix}' leaves ${budget} characters for the run id; SageMaker names hold ${MAX_NAME}`,
     );
   }
+  const tag = runTag(runId, budget);
+  const name = (kind: string): string => `${prefix}-${kind}-${tag}-${attempt}`;
   return {
-    fmJob: `${prefix}-fm-${runId}`,
-    knnJob: `${prefix}-knn-${runId}`,
-    model: `${prefix}-model-${runId}`,
-    candidateTransformJob: `${prefix}-eval-${runId}`,
-    productionTransformJob: `${prefix}-evalprod-${runId}`,
-    endpointConfig: `${prefix}-config-${runId}`,
+    fmJob: name('fm'),
+    knnJob: name('knn'),
+    model: name('model'),
+    candidateTransformJob: name('eval'),
+    productionTransformJob: name('evalprod'),
+    endpointConfigPrefix: `${prefix}-config-${tag}`,
   };
 }
+
+/** The run id, cut to `max` characters without a trailing hyphen. */
+function runTag(runId: string, max: number): string {
+  return runId.length <= max ? runId : runId.slice(0, max).replace(/-+$/, '');
+}
+
+/**
+ * The S3 key of an upload as the pipeline variable `triggerKey` carries it. CodePipeline substitutes a
+ * variable into the Retrain action's JSON input as it is, so a key holding `"` or `\` would break that
+ * JSON: the key travels URI-encoded with `encodeURI` (`"`, `\`, `%` and control characters become %XX escapes;
+ * `/` and the other URI delimiters stay readable, and a plain key is unchanged), at most 1,000 characters
+ * (the variable's limit), cut at a whole character with a visible marker.
+ */
+export function encodeTriggerKey(key: string): string {
+  const encoded = encodeURI(key);
+  if (encoded.length <= MAX_VARIABLE_VALUE) return encoded;
+  const chars = [...key];
+  let kept = '';
+  let size = TRUNCATED_MARKER.length;
+  for (const char of chars) {
+    const part = encodeURI(char);
+    if (size + part.length > MAX_VARIABLE_VALUE) break;
+    kept += part;
+    size += part.length;
+  }
+  return kept + TRUNCATED_MARKER;
+}
+
+/**
+ * The S3 key from the pipeline variable `triggerKey` (see encodeTriggerKey). A value that is no valid
+ * URI encoding (a run started by hand with a variable typed in the console) is returned as it is.
+ */
+export function decodeTriggerKey(value: string): string {
+  try {
+    return decodeURI(value);
+  } catch {
+    return value;
+  }
+}
+
+/** CodePipeline's limit on a pipeline variable's value. */
+export const MAX_VARIABLE_VALUE = 1000;
+const TRUNCATED_MARKER = '...(truncated)';
 
 /** The S3 layout of a run (see docs/data-contract.md). */
 export function runUris(bucket: string, runId: string): RunUris {

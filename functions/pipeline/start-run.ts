@@ -6,6 +6,10 @@
  * A burst of uploads starts one execution each; the pipeline's SUPERSEDED mode lets the newest one win
  * at every stage boundary, so runs never race. EventBridge delivers at least once: the client request
  * token is derived from the upload, so a redelivered event does not start a second run.
+ *
+ * `triggerKey` carries the key URI-encoded (`encodeTriggerKey`): CodePipeline substitutes the variable
+ * as it is into the Retrain action's JSON input, where a `"` or `\` of a raw key would break the JSON.
+ * Prepare, Evaluate and the local runtime decode it.
  */
 import { createHash } from 'node:crypto';
 import { CodePipelineClient, StartPipelineExecutionCommand } from '@aws-sdk/client-codepipeline';
@@ -14,9 +18,10 @@ import { z } from 'zod';
 import { requireEnv } from '../common/env';
 import { logger } from '../common/logger';
 import { metrics, MetricUnit } from '../common/metrics';
+import { encodeTriggerKey, MAX_VARIABLE_VALUE } from '../core/run-layout';
 
 /** CodePipeline's limit on a pipeline variable's value. */
-export const MAX_VARIABLE_LENGTH = 1000;
+export const MAX_VARIABLE_LENGTH = MAX_VARIABLE_VALUE;
 
 const objectCreatedDetail = z.object({
   bucket: z.object({ name: z.string().min(1) }),
@@ -88,7 +93,7 @@ export async function startRun(
   const executionId = await starter.start({
     pipelineName: settings.pipelineName,
     variables: [
-      { name: 'triggerKey', value: clip(key) },
+      { name: 'triggerKey', value: encodeTriggerKey(key) },
       { name: 'triggerVersionId', value: clip(versionId) },
     ],
     clientRequestToken: requestToken(bucket.name, key, object['version-id'] ?? `event-${event.id}`),

@@ -5,7 +5,9 @@
  *
  * - `approvalText`: the candidate's metrics against production (<= 500 characters, CustomData's limit);
  * - `reportUrl`: an S3 console link to the HTML evaluation report, so reading it stays behind IAM;
- * - `gate`: `passed` (a run whose gate failed stops here with a job failure).
+ * - `gate`: `passed` (a run whose gate failed stops here with a job failure), or `nothing-to-do` for a run
+ *   that found no rating file (Prepare's summary): the approval then says there is nothing to approve,
+ *   links the run's run.json, and the Deploy stage changes nothing whatever the decision.
  *
  * The run id comes in through UserParameters `{"runId":"#{codepipeline.PipelineExecutionId}"}`.
  * Every path ends in PutJobSuccessResult or PutJobFailureResult, otherwise the action would hang
@@ -19,7 +21,7 @@ import {
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { CodePipelineEvent } from 'aws-lambda';
 import { z } from 'zod';
-import type { RunSummary } from '../contracts';
+import type { NothingToDoSummary, RunSummary } from '../contracts';
 import { requireEnv } from '../common/env';
 import { s3ClientConfig } from '../common/s3-io';
 import { toError } from '../common/errors';
@@ -42,18 +44,26 @@ export class SummaryError extends Error {
 
 const userParametersSchema = z.object({ runId: z.string().min(1) });
 
-const runSummarySchema = z.object({
-  runId: z.string().min(1),
-  gate: z.object({ passed: z.boolean(), reasons: z.array(z.string()) }),
-  approvalText: z.string(),
-  reportUri: z.string().startsWith('s3://'),
-});
+const runSummarySchema = z.union([
+  z.object({
+    runId: z.string().min(1),
+    nothingToDo: z.literal(true),
+    approvalText: z.string(),
+    reportUri: z.string().startsWith('s3://'),
+  }),
+  z.object({
+    runId: z.string().min(1),
+    gate: z.object({ passed: z.boolean(), reasons: z.array(z.string()) }),
+    approvalText: z.string(),
+    reportUri: z.string().startsWith('s3://'),
+  }),
+]);
 
 /** The output variables of the action (CodePipeline variables are strings). */
 export interface ApprovalVariables {
   readonly approvalText: string;
   readonly reportUrl: string;
-  readonly gate: 'passed';
+  readonly gate: 'passed' | 'nothing-to-do';
 }
 
 /** Reads a run artifact's text (the AWS adapter wraps GetObject). */
@@ -84,9 +94,18 @@ export async function summarizeRun(
   if (!parsed.success) {
     throw new SummaryError(`${key} is not a run summary: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
   }
-  const summary: Pick<RunSummary, 'runId' | 'gate' | 'approvalText' | 'reportUri'> = parsed.data;
+  const summary:
+    | Pick<RunSummary, 'runId' | 'gate' | 'approvalText' | 'reportUri'>
+    | Pick<NothingToDoSummary, 'runId' | 'nothingToDo' | 'approvalText' | 'reportUri'> = parsed.data;
   if (summary.runId !== runId) {
     throw new SummaryError(`${key} belongs to run ${summary.runId}, not ${runId}`);
+  }
+  if ('nothingToDo' in summary) {
+    return {
+      approvalText: clip(summary.approvalText, APPROVAL_TEXT_MAX),
+      reportUrl: s3ConsoleUrl(summary.reportUri, region),
+      gate: 'nothing-to-do',
+    };
   }
   if (!summary.gate.passed) {
     throw new SummaryError(`run ${runId} did not pass the gate: ${summary.gate.reasons.join('; ')}`);
@@ -135,8 +154,12 @@ export async function handleJob(
     return;
   }
   await deps.reporter.succeed(job.id, variables);
-  logger.info('approval summary ready', { jobId: job.id, reportUrl: variables.reportUrl });
-  metrics.addMetric('ApprovalsRequested', MetricUnit.Count, 1);
+  logger.info('approval summary ready', {
+    jobId: job.id,
+    reportUrl: variables.reportUrl,
+    gate: variables.gate,
+  });
+  if (variables.gate === 'passed') metrics.addMetric('ApprovalsRequested', MetricUnit.Count, 1);
 }
 
 function clip(text: string, max: number): string {

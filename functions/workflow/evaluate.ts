@@ -16,6 +16,7 @@ import { METRICS_NAMESPACE } from '../common/namespace';
 import { getObjectBytes, getObjectText, getPrefixTexts, s3ClientConfig, s3Sink } from '../common/s3-io';
 import { parseS3Uri, runKey } from '../common/s3-uri';
 import { parseMlConfig } from '../core/config';
+import { decodeTriggerKey } from '../core/run-layout';
 import { parseServedLines, runEvaluation } from '../core/evaluate/run-evaluation';
 import { parseIdMapCsv, parseSplitCsv } from '../core/split';
 
@@ -35,7 +36,7 @@ const eventSchema = z.object({
         model: z.string(),
         candidateTransformJob: z.string(),
         productionTransformJob: z.string(),
-        endpointConfig: z.string(),
+        endpointConfigPrefix: z.string(),
       }),
     })
     .loose(),
@@ -69,6 +70,8 @@ export async function evaluate(
   const { s3, bucket } = deps;
   const config = parseMlConfig(input.config, 'reelflow.ml');
   const production = input.production ?? null;
+  // The workflow input carries the key URI-encoded, as the pipeline variable does.
+  const trigger: RunTrigger = { ...input.trigger, key: decodeTriggerKey(input.trigger.key) };
 
   const readOutputs = async (uri: string): Promise<string> => {
     const { bucket: b, key } = parseS3Uri(uri);
@@ -97,14 +100,14 @@ export async function evaluate(
       candidateVersion: runId,
       productionVersion: production?.runId ?? null,
       createdAt: (deps.now?.() ?? new Date()).toISOString(),
-      trigger: `${input.trigger.key} (version ${input.trigger.versionId})`,
+      trigger: `${trigger.key} (version ${trigger.versionId})`,
     },
     reportUrl: reportUri,
   });
   const { evaluation } = out;
   const summary: RunSummary = {
     runId,
-    trigger: input.trigger,
+    trigger,
     names: input.prepared.names,
     gate: { passed: evaluation.gate.passed, reasons: evaluation.gate.reasons },
     approvalText: out.approvalText,

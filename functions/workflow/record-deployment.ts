@@ -37,11 +37,13 @@ const stateSchema = z.object({
   candidate: z
     .object({
       runId: z.string(),
-      names: z.object({ model: z.string(), endpointConfig: z.string() }).loose(),
+      names: z.object({ model: z.string() }).loose(),
       candidateMetrics: z.record(z.string(), z.number()),
     })
     .loose()
     .optional(),
+  /** This attempt's endpoint config (NameEndpointConfig); absent when the run failed before it. */
+  endpointConfig: z.object({ name: z.string() }).optional(),
   endpoint: z
     .object({
       EndpointName: z.string().optional(),
@@ -96,7 +98,7 @@ export async function recordDeployment(
     );
   }
   const { outcome, state } = parsed.data;
-  const newConfig = state.candidate?.names.endpointConfig ?? null;
+  const newConfig = state.endpointConfig?.name ?? null;
   const serving = state.endpoint?.EndpointConfigName ?? null;
   const alarms = (state.alarms?.MetricAlarms ?? []).map((alarm) => alarm.AlarmName);
   const recordedAt = settings.now().toISOString();
@@ -104,7 +106,9 @@ export async function recordDeployment(
   let production: ProductionRecord | null = null;
   if (outcome === 'deployed') {
     if (!state.candidate || newConfig === null) {
-      throw new DeploymentRecordError('a deployed outcome needs the candidate summary');
+      throw new DeploymentRecordError(
+        'a deployed outcome needs the candidate summary and its endpoint config',
+      );
     }
     if (serving !== newConfig || state.endpoint?.EndpointStatus !== 'InService') {
       throw new DeploymentRecordError(

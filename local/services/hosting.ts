@@ -14,6 +14,10 @@
  * MaximumExecutionTimeoutInSeconds, sends all traffic back to blue and retires green. As on AWS, an
  * auto-rolled-back update ends InService on the old config with no FailureReason.
  *
+ * DeleteEndpoint, as on AWS, leaves the endpoint Deleting for a moment (one configured second), then
+ * gone: DescribeEndpoint answers "Could not find endpoint". `failEndpoint` puts an endpoint into Failed
+ * (what a broken instance or a failed creation leaves on AWS), for tests and demos.
+ *
  * The Invocation5XXErrors and ModelLatency data points the alarms evaluate come from here.
  */
 import { VARIANT_NAME } from '../../infra/config';
@@ -57,13 +61,21 @@ export interface DeploymentConfigSpec {
   readonly AutoRollbackConfiguration?: { readonly Alarms?: readonly { readonly AlarmName?: string }[] };
 }
 
-export type EndpointStatus = 'Creating' | 'Updating' | 'InService' | 'RollingBack' | 'Failed';
+export type EndpointStatus = 'Creating' | 'Updating' | 'InService' | 'RollingBack' | 'Failed' | 'Deleting';
 
 /** What the local hosting reports while it deploys (the terminal and the tests listen). */
 export interface DeploymentEvent {
   readonly endpoint: string;
   readonly phase:
-    'created' | 'provisioned' | 'shift' | 'bake' | 'succeeded' | 'rolling-back' | 'rolled-back' | 'failed';
+    | 'created'
+    | 'provisioned'
+    | 'shift'
+    | 'bake'
+    | 'succeeded'
+    | 'rolling-back'
+    | 'rolled-back'
+    | 'failed'
+    | 'deleted';
   readonly configName: string;
   /** Share of the traffic on the new fleet after this event. */
   readonly newTrafficShare?: number;
@@ -242,6 +254,50 @@ export class LocalHosting {
         endpoint.abort = undefined;
       });
     return { EndpointArn: endpoint.arn };
+  }
+
+  /**
+   * DeleteEndpoint: the endpoint is Deleting (it serves nothing), then gone after one configured second.
+   * Refused while an update runs, as on AWS.
+   */
+  deleteEndpoint(name: string): Record<string, never> {
+    const endpoint = this.endpoint(name);
+    if (['Creating', 'Updating', 'RollingBack', 'Deleting'].includes(endpoint.status)) {
+      throw new SageMakerApiError(
+        'ValidationException',
+        `Cannot delete in-progress endpoint "${endpoint.arn}" (status ${endpoint.status}).`,
+      );
+    }
+    this.settle(endpoint, 'Deleting');
+    endpoint.fleets = [];
+    endpoint.work = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        if (this.endpoints.get(name) === endpoint) this.endpoints.delete(name);
+        this.emit(
+          endpoint,
+          'deleted',
+          endpoint.configName,
+          `deleted (was serving ${endpoint.configName})`,
+          0,
+        );
+        resolve();
+      }, this.options.msPerSecond),
+    );
+    return {};
+  }
+
+  /**
+   * Puts an endpoint into Failed with `reason` as its FailureReason (its fleets are gone, as after a
+   * failed creation); only UpdateEndpoint refuses it now, DeleteEndpoint takes it.
+   */
+  failEndpoint(name: string, reason: string): void {
+    const endpoint = this.endpoint(name);
+    endpoint.abort?.abort(new HostingStoppedError());
+    endpoint.fleets = [];
+    endpoint.pendingConfigName = undefined;
+    endpoint.failureReason = reason;
+    this.settle(endpoint, 'Failed');
+    this.emit(endpoint, 'failed', endpoint.configName, reason);
   }
 
   /** DescribeEndpoint, shaped as the API returns it. */

@@ -72,7 +72,7 @@ export class LocalSageMaker {
       loadModel: (name) => this.loadModel(name),
       onDeployment: (event) => {
         options.onDeployment?.(event);
-        if (['created', 'succeeded', 'rolled-back', 'failed'].includes(event.phase)) this.save();
+        if (['created', 'succeeded', 'rolled-back', 'failed', 'deleted'].includes(event.phase)) this.save();
       },
     });
   }
@@ -251,6 +251,13 @@ export class LocalSageMaker {
     return this.hosting.updateEndpoint(name, this.endpointConfig(current), next, request.DeploymentConfig);
   }
 
+  /** DeleteEndpoint: Deleting, then gone (the endpoint configs stay, as on AWS). */
+  deleteEndpoint(request: { EndpointName?: string }): Record<string, never> {
+    const result = this.hosting.deleteEndpoint(required(request.EndpointName, 'EndpointName'));
+    this.save();
+    return result;
+  }
+
   describeEndpoint(request: { EndpointName?: string }): Record<string, unknown> {
     return this.hosting.describeEndpoint(required(request.EndpointName, 'EndpointName'));
   }
@@ -309,7 +316,7 @@ export class LocalSageMaker {
       endpointConfigs: Object.fromEntries(this.endpointConfigs),
       endpoints: this.hosting
         .list()
-        .filter((e) => e.status !== 'Failed' && e.status !== 'Creating')
+        .filter((e) => e.status !== 'Failed' && e.status !== 'Creating' && e.status !== 'Deleting')
         .map(({ name, configName, createdAt }) => ({ name, configName, createdAt })),
       trainingJobs: [...this.trainingJobs],
       transformJobs: [...this.transformJobs],

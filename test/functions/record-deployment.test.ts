@@ -18,7 +18,7 @@ const NOW = new Date('2026-11-25T10:00:00Z');
 
 const candidate = {
   runId: RUN,
-  names: { model: `reelflow-model-${RUN}`, endpointConfig: NEW_CONFIG },
+  names: { model: `reelflow-model-${RUN}`, endpointConfigPrefix: `reelflow-config-${RUN}` },
   gate: { passed: true, reasons: [] },
   candidateMetrics: { 'ndcg@10': 0.2, 'precision@10': 0.1 },
 };
@@ -49,6 +49,7 @@ describe('recordDeployment', () => {
       state: {
         runId: RUN,
         candidate,
+        endpointConfig: { name: NEW_CONFIG },
         endpoint: {
           EndpointName: 'reelflow-recommender',
           EndpointConfigName: NEW_CONFIG,
@@ -90,6 +91,7 @@ describe('recordDeployment', () => {
         state: {
           runId: RUN,
           candidate,
+          endpointConfig: { name: NEW_CONFIG },
           endpoint: {
             EndpointName: 'reelflow-recommender',
             EndpointConfigName: OLD_CONFIG,
@@ -120,6 +122,7 @@ describe('recordDeployment', () => {
         state: {
           runId: RUN,
           candidate,
+          endpointConfig: { name: NEW_CONFIG },
           endpoint: {
             EndpointConfigName: OLD_CONFIG,
             EndpointStatus: 'InService',
@@ -144,6 +147,7 @@ describe('recordDeployment', () => {
         state: {
           runId: RUN,
           candidate,
+          endpointConfig: { name: NEW_CONFIG },
           endpoint: { EndpointConfigName: OLD_CONFIG },
           alarms: { CompositeAlarms: [] },
         },
@@ -181,6 +185,7 @@ describe('recordDeployment', () => {
         state: {
           runId: RUN,
           candidate,
+          endpointConfig: { name: NEW_CONFIG },
           endpoint: {
             EndpointConfigName: OLD_CONFIG,
             EndpointStatus: 'Failed',
@@ -204,7 +209,10 @@ describe('recordDeployment', () => {
     ['the endpoint is unknown', undefined],
   ])('refuses to record a deployment when %s', async (_name, endpoint) => {
     const stores = memoryStores();
-    const input: RecordDeploymentInput = { outcome: 'deployed', state: { runId: RUN, candidate, endpoint } };
+    const input: RecordDeploymentInput = {
+      outcome: 'deployed',
+      state: { runId: RUN, candidate, endpointConfig: { name: NEW_CONFIG }, endpoint },
+    };
     await expect(recordDeployment(input, stores, settings)).rejects.toBeInstanceOf(DeploymentRecordError);
     expect(stores.production).toEqual([]);
     expect(stores.runJson.size).toBe(0);
@@ -227,6 +235,7 @@ describe('recordDeployment', () => {
       state: {
         runId: RUN,
         candidate: { ...candidate, candidateMetrics: metrics },
+        endpointConfig: { name: NEW_CONFIG },
         endpoint: { EndpointConfigName: NEW_CONFIG, EndpointStatus: 'InService' },
       },
     };
@@ -271,6 +280,7 @@ describe('handler', () => {
     state: {
       runId: RUN,
       candidate,
+      endpointConfig: { name: NEW_CONFIG },
       endpoint: { EndpointConfigName: NEW_CONFIG, EndpointStatus: 'InService' },
     },
   };

@@ -30,7 +30,7 @@ function summary(overrides: Partial<RunSummary> = {}): RunSummary {
       model: `reelflow-model-${RUN}`,
       candidateTransformJob: `reelflow-eval-${RUN}`,
       productionTransformJob: `reelflow-evalprod-${RUN}`,
-      endpointConfig: `reelflow-config-${RUN}`,
+      endpointConfigPrefix: `reelflow-config-${RUN}`,
     },
     gate: { passed: true, reasons: [] },
     approvalText: 'ndcg@10 0.1234 vs production 0.1100 (+12.2 %)',
@@ -92,6 +92,26 @@ describe('summarizeRun', () => {
     await expect(summarizeRun(RUN, readerOf(files as Record<string, string>), 'eu-west-1')).rejects.toThrow(
       message,
     );
+  });
+
+  it('says there is nothing to approve, without failing, for a run that found no rating file', async () => {
+    // GIVEN the summary Prepare writes when ratings/ holds no file
+    const nothing = {
+      runId: RUN,
+      trigger: { key: 'manual', versionId: 'unknown' },
+      nothingToDo: true,
+      reason: 'no rating file under ratings/ yet: nothing to train',
+      approvalText: `Nothing to approve: run ${RUN} found no rating file under ratings/ yet`,
+      reportUri: `s3://${BUCKET}/runs/${RUN}/run.json`,
+    };
+    // WHEN the Approve stage summarizes it
+    const variables = await summarizeRun(RUN, readerOf({ [key]: JSON.stringify(nothing) }), 'eu-west-1');
+    // THEN the approval shows that and links run.json
+    expect(variables).toEqual({
+      approvalText: nothing.approvalText,
+      reportUrl: `https://console.aws.amazon.com/s3/object/${BUCKET}?region=eu-west-1&prefix=runs%2F${RUN}%2Frun.json`,
+      gate: 'nothing-to-do',
+    });
   });
 
   it('refuses a run id that could leave the runs/ prefix', async () => {

@@ -1,12 +1,15 @@
 /**
  * The local runtime end to end, offline, on a small generated data set (the issue's scenario):
  *
- * 1. run 1 on batch 1: no production model -> deployed (CreateEndpoint), the API serves it;
+ * 0. a run on the empty bucket ends NothingToDo (no job, no notice);
+ * 1. run 1 on batch 1 fails at Evaluate, is retried (same run id, new execution names): fresh SageMaker
+ *    names, no "already exists"; no production model -> deployed (CreateEndpoint), the API serves it;
  * 2. batch 2 uploaded -> run 2 evaluated against run 1, approved, switched blue/green (canary, bake)
  *    while a bounded request loop hits the API: every answer 200 and consistent with exactly one version;
  * 3. a bad batch -> run 3 fails at validation, version 2 still serves, the upload stays in the bucket;
  * 4. a candidate forced to be worse (a degenerate FM config) -> the gate rejects it;
- * 5. an alarm tripped during the bake -> the update rolls back to version 2, recorded with the reason.
+ * 5. an alarm tripped during the bake -> the update rolls back to version 2, recorded with the reason;
+ * 6. the endpoint is Failed -> the next deploy deletes it, creates it anew and serves the new version.
  *
  * The runtime runs the same definitions `cdk synth` renders, the project's handlers, and the local
  * stand-ins; the deploy config's waits run at 5 ms per configured second.
@@ -87,12 +90,14 @@ describe('npm start, end to end on a generated data set', () => {
   const runs: RunRecord[] = [];
   let runtime: LocalRuntime;
 
-  const paths = (runId: string, workflow: 'retrain' | 'deploy'): string[] =>
-    events.flatMap((e) =>
-      e.type === 'state' && e.runId === runId && e.workflow === workflow && e.event.type === 'entered'
-        ? [e.event.state]
-        : [],
-    );
+  const paths = (runId: string, workflow: 'retrain' | 'deploy', from = 0): string[] =>
+    events
+      .slice(from)
+      .flatMap((e) =>
+        e.type === 'state' && e.runId === runId && e.workflow === workflow && e.event.type === 'entered'
+          ? [e.event.state]
+          : [],
+      );
   const recommend = async (userId: number): Promise<{ status: number; body: RecommendResponse }> => {
     const response = await fetch(`${runtime.recommendUrl}?user_id=${userId}`);
     return { status: response.status, body: (await response.json()) as RecommendResponse };
@@ -130,15 +135,54 @@ describe('npm start, end to end on a generated data set', () => {
     expect(Object.keys(runtime.workflowDefinitions.retrain.States)).toContain(R.trainFm);
   });
 
-  it('run 1: the first batch is prepared, trained, evaluated, approved and deployed, state by state', async () => {
-    const run = await runtime.upload('ratings/2026-01-01-batch1.csv', data.first);
+  it('run 0: a run on the empty bucket ends NothingToDo, with no job and no failure notice', async () => {
+    const run = runtime.startRun();
     const record = await run.done;
     runs.push(record);
 
+    expect(record).toMatchObject({ status: 'NothingToDo', stage: 'Retrain', servingVersion: null });
+    expect(paths(run.runId, 'retrain')).toEqual([R.loadConfig, R.prepare, R.hasData, R.nothingToDo]);
+    expect(paths(run.runId, 'deploy')).toEqual([]);
+    expect(runtime.notifications.sent).toEqual([]);
+  }, 60_000);
+
+  it('run 1: the first batch fails at Evaluate, is retried with fresh names, then trained, evaluated, approved and deployed', async () => {
+    // GIVEN the first attempt loses its held-out split while the transform runs (Evaluate then fails)
+    let inject = true;
+    runtime.onPipelineEvent((e) => {
+      if (!inject || e.type !== 'state' || e.event.type !== 'entered') return;
+      if (e.event.state !== R.transformCandidateOnly) return;
+      inject = false;
+      void runtime.s3.send(
+        new DeleteObjectCommand({ Bucket: runtime.bucket, Key: `runs/${e.runId}/prepared/split/test.csv` }),
+      );
+    });
+    const first = await runtime.upload('ratings/2026-01-01-batch1.csv', data.first);
+    const failed = await first.done;
+    runs.push(failed);
+    expect(failed).toMatchObject({ status: 'Failed', stage: 'Retrain', failedState: R.evaluate });
+    const firstAttempt = JSON.parse(await s3Text(`runs/${first.runId}/run.json`)).attempt as string;
+    expect(runtime.sagemaker.model(`reelflow-model-${first.runId}-${firstAttempt}`)).toBeDefined();
+
+    // WHEN the Retrain stage is retried (same run id, a new workflow execution)
+    const mark = events.length;
+    const run = await runtime.pipeline.retry(first.runId);
+    const record = await run.done;
+    runs.push(record);
+
+    // THEN the retry names everything afresh instead of failing on "already exists"
+    expect(run.runId).toBe(first.runId);
+    const summary = JSON.parse(await s3Text(`runs/${run.runId}/evaluation/summary.json`));
+    const attempt = JSON.parse(await s3Text(`runs/${run.runId}/run.json`)).attempt as string;
+    expect(attempt).not.toBe(firstAttempt);
+    expect(summary.names.fmJob).toBe(`reelflow-fm-${run.runId}-${attempt}`);
+    expect(summary.names.model).toBe(`reelflow-model-${run.runId}-${attempt}`);
+
     expect(record).toMatchObject({ status: 'Succeeded', stage: 'Deploy', servingVersion: run.runId });
-    expect(paths(run.runId, 'retrain')).toEqual([
+    expect(paths(run.runId, 'retrain', mark)).toEqual([
       R.loadConfig,
       R.prepare,
+      R.hasData,
       R.trainFm,
       R.buildVectors,
       R.trainKnn,
@@ -151,9 +195,10 @@ describe('npm start, end to end on a generated data set', () => {
       R.gate,
       R.candidateReady,
     ]);
-    expect(collapsePolls(paths(run.runId, 'deploy'))).toEqual([
+    expect(collapsePolls(paths(run.runId, 'deploy', mark))).toEqual([
       D.loadCandidate,
       D.gatePassed,
+      D.nameEndpointConfig,
       D.createEndpointConfig,
       D.findEndpoint,
       D.endpointExists,
@@ -196,7 +241,7 @@ describe('npm start, end to end on a generated data set', () => {
   }, 120_000);
 
   it('run 2: batch 2 is evaluated against run 1, approved and switched blue/green while the API serves', async () => {
-    const v1 = runs[0].runId;
+    const v1 = runs[2].runId;
     const users = [...data.users, 900_001, 900_002];
     const answers: { userId: number; status: number; body: RecommendResponse }[] = [];
     let loop: Promise<void> | undefined;
@@ -246,7 +291,8 @@ describe('npm start, end to end on a generated data set', () => {
     expect(answers.filter((a) => a.status !== 200)).toEqual([]);
     const expected = new Map<string, Map<number, number[]>>();
     for (const version of [v1, v2]) {
-      const model = runtime.sagemaker.model(`reelflow-model-${version}`);
+      const names = JSON.parse(await s3Text(`runs/${version}/evaluation/summary.json`)).names;
+      const model = runtime.sagemaker.model(names.model);
       const url = (host: string) =>
         model.Containers!.find((c) => c.ContainerHostname === host)!.ModelDataUrl!;
       const key = (uri: string) => uri.replace(`s3://${runtime.bucket}/`, '');
@@ -285,7 +331,7 @@ describe('npm start, end to end on a generated data set', () => {
   }, 120_000);
 
   it('run 3: a bad batch fails at validation with its report; version 2 keeps serving; the upload stays', async () => {
-    const v2 = runs[1].runId;
+    const v2 = runs[3].runId;
     const bad = `userId,movieId,rating,timestamp\n${'x,1,4.0,1300000000\n'.repeat(600)}`;
     const run = await runtime.upload('ratings/2026-03-01-bad.csv', bad);
     const record = await run.done;
@@ -316,7 +362,7 @@ describe('npm start, end to end on a generated data set', () => {
   }, 60_000);
 
   it('run 4: a candidate forced to be worse is rejected by the gate on its real evaluation', async () => {
-    const v2 = runs[1].runId;
+    const v2 = runs[3].runId;
     const good = runtime.config;
     runtime.updateConfig(await loadDeployConfig({ overrides: deepMerge(OVERRIDES, WORSE) }));
     try {
@@ -343,12 +389,12 @@ describe('npm start, end to end on a generated data set', () => {
   }, 60_000);
 
   it('run 5: an alarm tripped during the bake rolls the update back to version 2, recorded with the reason', async () => {
-    const v2 = runs[1].runId;
+    const v2 = runs[3].runId;
     const latencyAlarm = rollbackAlarmNames(runtime.config.endpoint.name)[1];
     let run5 = '';
     runtime.onDeploymentEvent((event) => {
       // GIVEN the update is baking with all traffic on the new fleet, WHEN the latency alarm trips
-      if (event.phase === 'bake' && run5 && event.configName.endsWith(run5)) {
+      if (event.phase === 'bake' && run5 && event.configName.includes(run5)) {
         runtime.alarms.setAlarmState(latencyAlarm, 'ALARM', 'tripped by the e2e test during the bake');
       }
     });
@@ -361,10 +407,8 @@ describe('npm start, end to end on a generated data set', () => {
     expect(record).toMatchObject({ status: 'RolledBack', stage: 'Deploy', servingVersion: v2 });
     expect(record.reason).toContain(latencyAlarm);
     const endpoint = runtime.sagemaker.describeEndpoint({ EndpointName: runtime.config.endpoint.name });
-    expect(endpoint).toMatchObject({
-      EndpointStatus: 'InService',
-      EndpointConfigName: `reelflow-config-${v2}`,
-    });
+    const v2Config = expect.stringMatching(new RegExp(`^reelflow-config-${v2}-[0-9a-f]{8}$`));
+    expect(endpoint).toMatchObject({ EndpointStatus: 'InService', EndpointConfigName: v2Config });
     expect(endpoint.FailureReason).toBeUndefined();
     expect(paths(run.runId, 'deploy').slice(-4)).toEqual([
       D.readRollbackAlarms,
@@ -375,20 +419,48 @@ describe('npm start, end to end on a generated data set', () => {
     const deployment = JSON.parse(await s3Text(`runs/${run.runId}/deployment.json`));
     expect(deployment).toMatchObject({
       outcome: 'rolled-back',
-      servingConfigName: `reelflow-config-${v2}`,
+      servingConfigName: v2Config,
       alarms: [latencyAlarm],
     });
     expect(runtime.servingVersion()).toBe(v2);
     expect((await recommend(3)).body.modelVersion).toBe(v2);
+  }, 60_000);
 
-    // AND the history holds one line per run
+  it('run 6: a Failed endpoint is deleted and created anew, and the new version serves', async () => {
+    // GIVEN the endpoint is Failed (it serves nothing; UpdateEndpoint would refuse it)
+    const name = runtime.config.endpoint.name;
+    runtime.sagemaker.hosting.failEndpoint(name, 'instance health check failed (e2e test)');
+    expect(runtime.sagemaker.describeEndpoint({ EndpointName: name }).EndpointStatus).toBe('Failed');
+
+    // WHEN the next run deploys
+    const run = runtime.startRun();
+    const record = await run.done;
+    runs.push(record);
+
+    // THEN the deploy deleted the Failed endpoint, waited until it was gone, created it and serves the run
+    expect(record).toMatchObject({ status: 'Succeeded', stage: 'Deploy', servingVersion: run.runId });
+    const path = collapsePolls(paths(run.runId, 'deploy'));
+    expect(path).not.toContain(D.updateEndpoint);
+    expect(path.slice(path.indexOf(D.endpointExists), path.indexOf(D.createEndpoint) + 1)).toEqual(
+      expect.arrayContaining([D.deleteFailedEndpoint, D.checkDeleted, D.endpointGone, D.createEndpoint]),
+    );
+    expect(runtime.sagemaker.describeEndpoint({ EndpointName: name })).toMatchObject({
+      EndpointStatus: 'InService',
+      EndpointConfigName: expect.stringMatching(new RegExp(`^reelflow-config-${run.runId}-[0-9a-f]{8}$`)),
+    });
+    expect((await recommend(3)).body.modelVersion).toBe(run.runId);
+
+    // AND the history holds one line per run (run 1 twice: failed, then retried)
     const history = await readRuns(join(home, 'runs.jsonl'));
     expect(history.map((r) => r.status)).toEqual([
+      'NothingToDo',
+      'Failed',
       'Succeeded',
       'Succeeded',
       'Failed',
       'Rejected',
       'RolledBack',
+      'Succeeded',
     ]);
   }, 60_000);
 });

@@ -18,6 +18,7 @@ function pipeline(approver: Approver = fixedApprover(true, 'test')) {
   const home = mkdtempSync(join(tmpdir(), 'pipeline-'));
   const gates = new Map<string, () => void>();
   const entered: string[] = [];
+  const names: string[] = [];
   const release = (runId: string): void => gates.get(runId)!();
   const whenRetraining = async (runId: string): Promise<void> => {
     while (!gates.has(runId)) await new Promise((resolve) => setTimeout(resolve, 1));
@@ -32,7 +33,9 @@ function pipeline(approver: Approver = fixedApprover(true, 'test')) {
     {
       'arn:aws:states:::local:retrain': (_input, call) =>
         new Promise((resolve) => {
-          const runId = call.executionName.replace(/^retrain-/, '');
+          // `retrain-<runId>-<attempt>`: a retry runs the same run id under a new execution name.
+          const runId = call.executionName.replace(/^retrain-/, '').replace(/-\d+$/, '');
+          names.push(call.executionName);
           entered.push(runId);
           gates.set(runId, () => resolve(evaluation));
         }),
@@ -66,10 +69,30 @@ function pipeline(approver: Approver = fixedApprover(true, 'test')) {
     nextRunId: () => `run-${++seq}`,
     onEvent: (event) => events.push(event),
   });
-  return { local, release, whenRetraining, entered, events, historyFile: join(home, 'runs.jsonl') };
+  return { local, release, whenRetraining, entered, names, events, historyFile: join(home, 'runs.jsonl') };
 }
 
 describe('LocalPipeline', () => {
+  it('retries a rejected run at its stage with the same run id and a new execution name, like a stage Retry', async () => {
+    // GIVEN a run rejected at approval
+    let approve = false;
+    const { local, release, whenRetraining, names } = pipeline({
+      decide: async () => ({ approved: approve, by: 'test' }),
+    } as Approver);
+    const run = local.start({ triggerKey: 'ratings/%22q%22%20a.csv', triggerVersionId: 'v1' });
+    await whenRetraining(run.runId);
+    release(run.runId);
+    expect(await run.done).toMatchObject({ status: 'Rejected', stage: 'Approve' });
+    // WHEN it is retried
+    approve = true;
+    const retried = await local.retry(run.runId);
+    // THEN it goes on from Approve with the same run id and the decoded trigger
+    expect(await retried.done).toMatchObject({ runId: run.runId, status: 'Succeeded', stage: 'Deploy' });
+    expect(retried.trigger.key).toBe('ratings/"q" a.csv');
+    expect(names).toEqual([`retrain-${run.runId}-1`]);
+    await expect(local.retry(run.runId)).rejects.toThrow(/only a failed stage can be retried/);
+  });
+
   it('runs Source, Checks (skipped locally), Retrain, Approve and Deploy, and records the run', async () => {
     const { local, release, whenRetraining, events, historyFile } = pipeline();
     const run = local.start({ triggerKey: 'ratings/a.csv', triggerVersionId: 'v1' });
@@ -102,6 +125,19 @@ describe('LocalPipeline', () => {
     );
   });
 
+  it('skips every stage after Source when no upload started the run, as the stage conditions do on AWS', async () => {
+    // GIVEN the execution CodePipeline starts on creation: the pipeline variables keep their defaults
+    const { local, entered, events } = pipeline();
+    // WHEN it runs
+    const record = await local.start({}).done;
+    // THEN nothing retrains, approves or deploys, and the run ends NothingToDo, not Failed
+    expect(record).toMatchObject({ status: 'NothingToDo', stage: 'Checks' });
+    expect(record.reason).toMatch(/no upload started this run/);
+    expect(entered).toEqual([]);
+    const stages = events.flatMap((e) => (e.type === 'stage-ended' ? [`${e.stage}:${e.outcome}`] : []));
+    expect(stages).toEqual(['Source:succeeded', 'Checks:skipped']);
+  });
+
   it('SUPERSEDED: a newer execution replaces the one waiting at a busy stage; no stage runs two', async () => {
     const { local, release, whenRetraining, entered } = pipeline();
     // GIVEN run 1 in Retrain
@@ -126,7 +162,7 @@ describe('LocalPipeline', () => {
 
   it('ends a run Rejected when the approver rejects it, and never deploys it', async () => {
     const { local, release, whenRetraining, events } = pipeline(fixedApprover(false, '--reject'));
-    const run = local.start({});
+    const run = local.start({ triggerKey: 'ratings/a.csv' });
     await whenRetraining(run.runId);
     release(run.runId);
     const record = await run.done;
@@ -134,16 +170,16 @@ describe('LocalPipeline', () => {
       status: 'Rejected',
       stage: 'Approve',
       reason: 'rejected at approval by --reject',
-      trigger: { key: 'manual' },
+      trigger: { key: 'ratings/a.csv' },
     });
     expect(events.some((e) => e.type === 'stage-started' && e.stage === 'Deploy')).toBe(false);
   });
 
   it('stops cleanly: a waiting execution ends Stopped', async () => {
     const { local, whenRetraining } = pipeline();
-    const first = local.start({});
+    const first = local.start({ triggerKey: 'ratings/a.csv' });
     await whenRetraining(first.runId);
-    const second = local.start({});
+    const second = local.start({ triggerKey: 'ratings/b.csv' });
     await new Promise((resolve) => setTimeout(resolve, 20));
     await local.stop();
     expect((await second.done).status).toBe('Stopped');

@@ -101,6 +101,7 @@ describe('StateMachineRunner on the rendered retrain definition', () => {
     expect(result.path).toEqual([
       S.loadConfig,
       S.prepare,
+      S.hasData,
       S.trainFm,
       S.buildVectors,
       S.trainKnn,

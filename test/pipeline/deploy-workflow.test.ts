@@ -1,17 +1,28 @@
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { aslErrors } from './asl';
 import type { RunSummary } from '../../functions/contracts';
 import { recordDeployment, type RecordDeploymentInput } from '../../functions/workflow/record-deployment';
 import { smokeTest, type SmokeTestInput } from '../../functions/workflow/smoke-test';
 import { parseDeployConfig } from '../../infra/config';
-import { DEPLOY_STATES, deploymentConfig } from '../../pipeline/deploy-workflow';
+import { DEPLOY_STATES, DeployWorkflow, deploymentConfig } from '../../pipeline/deploy-workflow';
 import { RENDER_PLACEHOLDERS, renderWorkflowDefinitions } from '../../pipeline/render';
+import { useExecutionName } from './execution-context';
 import { allStates, runLocally, taskError, type TaskHandler } from './run-locally';
+
+useExecutionName();
 
 const config = parseDeployConfig({});
 const definition = renderWorkflowDefinitions(config).deploy;
 const S = DEPLOY_STATES;
 const RUN = 'run-0002';
-const NEW_CONFIG = `reelflow-config-${RUN}`;
+/** Stands for the name this attempt's NameEndpointConfig made (the handlers swap it in). */
+const NEW_CONFIG = '<new config>';
+const CONFIG_PREFIX = `reelflow-config-${RUN}`;
 const OLD_CONFIG = 'reelflow-config-run-0001';
 const ALARMS = [
   'reelflow-recommender-rollback-5xx',
@@ -28,7 +39,7 @@ const summary = (passed = true): RunSummary => ({
     model: `reelflow-model-${RUN}`,
     candidateTransformJob: `reelflow-eval-${RUN}`,
     productionTransformJob: `reelflow-evalprod-${RUN}`,
-    endpointConfig: NEW_CONFIG,
+    endpointConfigPrefix: CONFIG_PREFIX,
   },
   gate: { passed, reasons: [] },
   approvalText: 'ndcg@10 0.11 vs 0.10',
@@ -64,14 +75,20 @@ function handlers(statuses: ReturnType<typeof endpoint>[], overrides: Record<str
     records.push(input);
     return recordDeployment(input, stores, settings);
   };
+  let created = '';
+  const named = (e: ReturnType<typeof endpoint>) =>
+    e.EndpointConfigName === NEW_CONFIG ? { ...e, EndpointConfigName: created } : e;
   const served = { movies: [1, 2], itemList: [{ itemId: '1' }, { itemId: '2' }], modelVersion: RUN };
   const map: Record<string, TaskHandler> = {
     [S.loadCandidate]: () => ({ Body: JSON.stringify(summary()), ContentType: 'application/json' }),
-    [S.createEndpointConfig]: () => ({ EndpointConfigArn: 'arn:...' }),
+    [S.createEndpointConfig]: (input: { EndpointConfigName: string }) => {
+      created = input.EndpointConfigName;
+      return { EndpointConfigArn: 'arn:...' };
+    },
     [S.findEndpoint]: () => endpoint('InService', OLD_CONFIG),
     [S.updateEndpoint]: () => ({ EndpointArn: 'arn:...' }),
     [S.createEndpoint]: () => ({ EndpointArn: 'arn:...' }),
-    [S.describeEndpoint]: () => statuses.shift() ?? endpoint('Updating', NEW_CONFIG),
+    [S.describeEndpoint]: () => named(statuses.shift() ?? endpoint('Updating', NEW_CONFIG)),
     [S.readRollbackAlarms]: () => ({
       MetricAlarms: [{ AlarmName: ALARMS[0], StateValue: 'ALARM' }],
       CompositeAlarms: [],
@@ -93,7 +110,7 @@ function handlers(statuses: ReturnType<typeof endpoint>[], overrides: Record<str
     [S.notifyFailure]: () => ({ MessageId: '3' }),
     ...overrides,
   };
-  return { map, records, production };
+  return { map, records, production, config: () => created };
 }
 
 describe('deploy definition', () => {
@@ -111,7 +128,7 @@ describe('deploy definition', () => {
       S.endpointExists,
     ]);
     const tasks = allStates(definition).filter(({ state }) => state.Type === 'Task');
-    expect(tasks).toHaveLength(15);
+    expect(tasks).toHaveLength(17);
     for (const { name, state } of tasks) {
       const catchAll = (state.Catch as { ErrorEquals: string[]; Next: string }[] | undefined)?.find((c) =>
         c.ErrorEquals.includes('States.ALL'),
@@ -131,7 +148,7 @@ describe('deploy definition', () => {
     expect(definition.States[S.createEndpointConfig]).toMatchObject({
       Resource: 'arn:aws:states:::sagemaker:createEndpointConfig',
       Parameters: {
-        'EndpointConfigName.$': '$.candidate.names.endpointConfig',
+        'EndpointConfigName.$': '$.endpointConfig.name',
         KmsKeyId: RENDER_PLACEHOLDERS.key,
         ProductionVariants: [
           {
@@ -150,7 +167,7 @@ describe('deploy definition', () => {
       Resource: 'arn:aws:states:::aws-sdk:sagemaker:updateEndpoint',
       Parameters: {
         EndpointName: 'reelflow-recommender',
-        'EndpointConfigName.$': '$.candidate.names.endpointConfig',
+        'EndpointConfigName.$': '$.endpointConfig.name',
         DeploymentConfig: {
           BlueGreenUpdatePolicy: {
             TrafficRoutingConfiguration: {
@@ -180,7 +197,7 @@ describe('deploy definition', () => {
       Choices: [
         {
           Variable: '$.endpoint.EndpointConfigName',
-          StringEqualsPath: '$.candidate.names.endpointConfig',
+          StringEqualsPath: '$.endpointConfig.name',
           Next: S.recordDeployed,
         },
       ],
@@ -239,6 +256,7 @@ describe('deploy execution (aws-local-stepfunctions)', () => {
     expect(run.path).toEqual([
       S.loadCandidate,
       S.gatePassed,
+      S.nameEndpointConfig,
       S.createEndpointConfig,
       S.findEndpoint,
       S.endpointExists,
@@ -260,11 +278,12 @@ describe('deploy execution (aws-local-stepfunctions)', () => {
     ]);
     expect(run.inputs[S.createEndpoint]).toEqual({
       EndpointName: 'reelflow-recommender',
-      EndpointConfigName: NEW_CONFIG,
+      EndpointConfigName: h.config(),
     });
+    expect(h.config()).toMatch(new RegExp(`^${CONFIG_PREFIX}-[0-9a-f]{8}$`));
     expect(h.records.map((r) => r.outcome)).toEqual(['deployed']);
     expect(JSON.parse(h.production[0])).toMatchObject({ runId: RUN, modelName: `reelflow-model-${RUN}` });
-    expect(run.output).toMatchObject({ record: { outcome: 'deployed', servingConfigName: NEW_CONFIG } });
+    expect(run.output).toMatchObject({ record: { outcome: 'deployed', servingConfigName: h.config() } });
   });
 
   it('updates an existing endpoint with the guardrails', async () => {
@@ -280,11 +299,11 @@ describe('deploy execution (aws-local-stepfunctions)', () => {
     });
     expect(run.inputs[S.updateEndpoint]).toMatchObject({
       EndpointName: 'reelflow-recommender',
-      EndpointConfigName: NEW_CONFIG,
+      EndpointConfigName: h.config(),
       DeploymentConfig: { AutoRollbackConfiguration: { Alarms: ALARMS.map((AlarmName) => ({ AlarmName })) } },
     });
     expect(run.inputs[S.notifyDeployed]).toMatchObject({
-      Message: `reelflow run ${RUN} is live on endpoint reelflow-recommender (${NEW_CONFIG}); the smoke test passed.`,
+      Message: `reelflow run ${RUN} is live on endpoint reelflow-recommender (${h.config()}); the smoke test passed.`,
     });
   });
 
@@ -308,7 +327,7 @@ describe('deploy execution (aws-local-stepfunctions)', () => {
     });
     expect(run.error).toEqual({
       name: 'RolledBack',
-      cause: `auto-rollback: the endpoint serves ${OLD_CONFIG} instead of ${NEW_CONFIG}; alarms in ALARM: ${ALARMS[0]}`,
+      cause: `auto-rollback: the endpoint serves ${OLD_CONFIG} instead of ${h.config()}; alarms in ALARM: ${ALARMS[0]}`,
     });
   });
 
@@ -410,5 +429,143 @@ describe('deploy execution (aws-local-stepfunctions)', () => {
       S.deployFailed,
     ]);
     expect(h.records[0]).toMatchObject({ outcome: 'failed', state: { runId: RUN } });
+  });
+});
+
+describe('deploy execution: retries, Failed endpoints, nothing to do', () => {
+  it('names a new endpoint config on every attempt, so a retried Deploy stage never meets "already exists"', async () => {
+    // GIVEN two attempts of the same run (a CodePipeline stage Retry keeps the run id)
+    const first = handlers([endpoint('InService', NEW_CONFIG)]);
+    const second = handlers([endpoint('InService', NEW_CONFIG)]);
+
+    // WHEN both run
+    const runs = [
+      await runLocally(definition, { runId: RUN }, first.map),
+      await runLocally(definition, { runId: RUN }, second.map),
+    ];
+
+    // THEN both deploy, each on its own config name, within SageMaker's 63 characters
+    expect(runs.map((r) => r.error)).toEqual([undefined, undefined]);
+    expect(first.config()).not.toBe(second.config());
+    for (const name of [first.config(), second.config()]) {
+      expect(name).toMatch(new RegExp(`^${CONFIG_PREFIX}-[0-9a-f]{8}$`));
+      expect(name.length).toBeLessThanOrEqual(63);
+    }
+  });
+
+  it('deletes a Failed endpoint, waits until it is gone, then creates it with the candidate', async () => {
+    // GIVEN the endpoint exists but is Failed; DescribeEndpoint sees it Deleting once, then not at all
+    const deleting = [endpoint('Deleting', OLD_CONFIG)];
+    const deleted: unknown[] = [];
+    const h = handlers([endpoint('Creating', NEW_CONFIG), endpoint('InService', NEW_CONFIG)], {
+      [S.findEndpoint]: () => endpoint('Failed', OLD_CONFIG, { FailureReason: 'instance unhealthy' }),
+      [S.deleteFailedEndpoint]: (input: unknown) => {
+        deleted.push(input);
+        return {};
+      },
+      [S.checkDeleted]: () => {
+        const next = deleting.shift();
+        if (next) return next;
+        throw taskError('SageMaker.SageMakerException', 'Could not find endpoint "reelflow-recommender".');
+      },
+    });
+
+    // WHEN the deploy runs
+    const run = await runLocally(definition, { runId: RUN }, h.map);
+
+    // THEN it never tries UpdateEndpoint on the Failed endpoint: delete, poll until gone, create, serve
+    expect(run.error).toBeUndefined();
+    expect(run.path).not.toContain(S.updateEndpoint);
+    expect(
+      run.path.slice(run.path.indexOf(S.endpointExists), run.path.indexOf(S.createEndpoint) + 1),
+    ).toEqual([
+      S.endpointExists,
+      S.deleteFailedEndpoint,
+      S.startDeletionPolling,
+      S.waitForDeletion,
+      S.checkDeleted,
+      S.countDeletionPoll,
+      S.deletionBudgetLeft,
+      S.waitForDeletion,
+      S.checkDeleted,
+      S.endpointGone,
+      S.createEndpoint,
+    ]);
+    expect(deleted).toEqual([{ EndpointName: 'reelflow-recommender' }]);
+    expect(run.inputs[S.createEndpoint]).toEqual({
+      EndpointName: 'reelflow-recommender',
+      EndpointConfigName: h.config(),
+    });
+    expect(run.path.slice(-2)).toEqual([S.notifyDeployed, S.deployed]);
+    expect(h.records.map((r) => r.outcome)).toEqual(['deployed']);
+  });
+
+  it('fails through the failure path when a Failed endpoint is never gone within the poll budget', async () => {
+    const quick = parseDeployConfig({ deployment: { pollIntervalSeconds: 600, maxPolls: 6 } });
+    const h = handlers([], {
+      [S.findEndpoint]: () => endpoint('Failed', OLD_CONFIG),
+      [S.deleteFailedEndpoint]: () => ({}),
+      [S.checkDeleted]: () => endpoint('Deleting', OLD_CONFIG),
+    });
+    const run = await runLocally(renderWorkflowDefinitions(quick).deploy, { runId: RUN }, h.map);
+
+    expect(run.path.filter((s) => s === S.checkDeleted)).toHaveLength(6);
+    expect(run.path).not.toContain(S.createEndpoint);
+    expect(run.path.slice(-4)).toEqual([
+      S.readFailureAlarms,
+      S.recordFailure,
+      S.notifyFailure,
+      S.deployFailed,
+    ]);
+    expect(run.error).toEqual({
+      name: 'EndpointDeletionTimeout',
+      cause: 'The Failed endpoint is still Deleting after 6 polls',
+    });
+  });
+
+  it('ends NothingToDeploy, without touching SageMaker or notifying, for a run that found no rating file', async () => {
+    const nothing = {
+      runId: RUN,
+      trigger: { key: 'manual', versionId: 'unknown' },
+      nothingToDo: true,
+      reason: 'no rating file under ratings/ yet: nothing to train',
+      approvalText: 'Nothing to approve',
+      reportUri: `s3://reelflow-data/runs/${RUN}/run.json`,
+    };
+    const h = handlers([], { [S.loadCandidate]: () => ({ Body: JSON.stringify(nothing) }) });
+    const run = await runLocally(definition, { runId: RUN }, h.map);
+
+    expect(run.error).toBeUndefined();
+    expect(run.path).toEqual([S.loadCandidate, S.gatePassed, S.nothingToDeploy]);
+    expect(h.records).toEqual([]);
+  });
+});
+
+describe('deploy workflow IAM', () => {
+  it('allows DeleteEndpoint on the endpoint only, nowhere else', () => {
+    const stack = new Stack(new App(), 'Deploy', { env: { account: '123456789012', region: 'us-east-1' } });
+    const fn = (id: string) =>
+      lambda.Function.fromFunctionArn(stack, id, `arn:aws:lambda:us-east-1:123456789012:function:${id}`);
+    new DeployWorkflow(stack, 'Deploy', {
+      config,
+      dataBucket: s3.Bucket.fromBucketName(stack, 'Data', 'reelflow-data'),
+      key: kms.Key.fromKeyArn(stack, 'Key', RENDER_PLACEHOLDERS.key),
+      recordDeployment: fn('record'),
+      smokeTest: fn('smoke'),
+      alerts: sns.Topic.fromTopicArn(stack, 'Alerts', RENDER_PLACEHOLDERS.alerts),
+      rollbackAlarmNames: ALARMS,
+    });
+    const statements = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy')).flatMap(
+      (p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[],
+    );
+    const deletes = statements.filter((st) =>
+      [st.Action]
+        .flat()
+        .some((a) => a.toLowerCase() === 'sagemaker:deleteendpoint' || a === '*' || a === 'sagemaker:*'),
+    );
+    expect(deletes).toHaveLength(1);
+    expect([deletes[0].Action].flat()).toEqual(['sagemaker:deleteEndpoint']);
+    expect(JSON.stringify(deletes[0].Resource)).toMatch(/:endpoint\/reelflow-recommender"/);
+    expect([deletes[0].Resource].flat()).toHaveLength(1);
   });
 });

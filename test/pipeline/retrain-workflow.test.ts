@@ -1,9 +1,19 @@
 import { aslErrors } from './asl';
-import type { EvaluateResult, PrepareResult, ProductionRecord } from '../../functions/contracts';
+import {
+  SERVING_CONTENT_TYPES,
+  type EvaluateResult,
+  type PrepareResult,
+  type ProductionRecord,
+} from '../../functions/contracts';
 import { parseDeployConfig } from '../../infra/config';
 import { RENDER_PLACEHOLDERS, renderWorkflowDefinitions, type AslDefinition } from '../../pipeline/render';
 import { RETRAIN_STATES } from '../../pipeline/retrain-workflow';
+import { setExecutionName, useExecutionName } from './execution-context';
 import { allStates, runLocally, taskError, type TaskHandler } from './run-locally';
+
+useExecutionName();
+const EXECUTION = 'retrain-8c1f2b3a-0000-4000-8000-000000000001';
+setExecutionName(EXECUTION);
 
 const config = parseDeployConfig({});
 const definition = renderWorkflowDefinitions(config).retrain;
@@ -13,13 +23,14 @@ const BUCKET = 's3://reelflow-data/runs/run-0002/';
 
 const prepared: PrepareResult = {
   runId: RUN,
+  attempt: 'a1b2c3',
   names: {
-    fmJob: `reelflow-fm-${RUN}`,
-    knnJob: `reelflow-knn-${RUN}`,
-    model: `reelflow-model-${RUN}`,
-    candidateTransformJob: `reelflow-eval-${RUN}`,
-    productionTransformJob: `reelflow-evalprod-${RUN}`,
-    endpointConfig: `reelflow-config-${RUN}`,
+    fmJob: `reelflow-fm-${RUN}-a1b2c3`,
+    knnJob: `reelflow-knn-${RUN}-a1b2c3`,
+    model: `reelflow-model-${RUN}-a1b2c3`,
+    candidateTransformJob: `reelflow-eval-${RUN}-a1b2c3`,
+    productionTransformJob: `reelflow-evalprod-${RUN}-a1b2c3`,
+    endpointConfigPrefix: `reelflow-config-${RUN}`,
   },
   uris: {
     prefix: BUCKET,
@@ -112,8 +123,9 @@ describe('retrain definition', () => {
     const next = (name: string) => definition.States[name].Next;
     expect(definition.StartAt).toBe(S.loadConfig);
     expect([S.loadConfig, S.prepare, S.trainFm, S.buildVectors, S.trainKnn, S.createModel].map(next)).toEqual(
-      [S.prepare, S.trainFm, S.buildVectors, S.trainKnn, S.createModel, S.readProduction],
+      [S.prepare, S.hasData, S.buildVectors, S.trainKnn, S.createModel, S.readProduction],
     );
+    expect(definition.States[S.hasData].Default).toBe(S.trainFm);
     expect(next(S.readProduction)).toBe(S.hasProduction);
     expect(next(S.transformBoth)).toBe(S.evaluate);
     expect(next(S.transformCandidateOnly)).toBe(S.evaluate);
@@ -204,7 +216,7 @@ describe('retrain definition', () => {
         {
           Image: '382416733822.dkr.ecr.us-east-1.amazonaws.com/knn:1',
           'ModelDataUrl.$': '$.knn.artifact',
-          Environment: { SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: 'application/jsonlines; verbose=true' },
+          Environment: { SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: SERVING_CONTENT_TYPES.accept },
         },
         {
           Image: RENDER_PLACEHOLDERS.servingImage,
@@ -253,6 +265,7 @@ describe('retrain execution (aws-local-stepfunctions)', () => {
     expect(run.path).toEqual([
       S.loadConfig,
       S.prepare,
+      S.hasData,
       S.trainFm,
       S.buildVectors,
       S.trainKnn,
@@ -272,7 +285,12 @@ describe('retrain execution (aws-local-stepfunctions)', () => {
   it('passes each step what the contracts say', async () => {
     const run = await runLocally(definition, input, handlers());
 
-    expect(run.inputs[S.prepare]).toEqual({ ...input, config: config.ml, resourcePrefix: 'reelflow' });
+    expect(run.inputs[S.prepare]).toEqual({
+      ...input,
+      executionName: EXECUTION,
+      config: config.ml,
+      resourcePrefix: 'reelflow',
+    });
     expect(run.inputs[S.trainFm]).toMatchObject({
       TrainingJobName: prepared.names.fmJob,
       HyperParameters: prepared.hyperparameters.fm,
@@ -340,7 +358,7 @@ describe('retrain execution (aws-local-stepfunctions)', () => {
       },
       TransformOutput: {
         S3OutputPath: prepared.uris.candidateTransformOutput,
-        Accept: 'application/jsonlines; verbose=true',
+        Accept: SERVING_CONTENT_TYPES.accept,
         AssembleWith: 'Line',
         KmsKeyId: RENDER_PLACEHOLDERS.key,
       },
@@ -444,5 +462,39 @@ describe('a rendered definition', () => {
   it('renders again identically (no state outside the config)', () => {
     const again: AslDefinition = renderWorkflowDefinitions(config).retrain;
     expect(again).toEqual(definition);
+  });
+});
+
+describe('retrain execution: attempts and empty buckets', () => {
+  beforeEach(() => setExecutionName(EXECUTION));
+
+  it('hands Prepare the execution name, which differs on every attempt of the same run', async () => {
+    const names: unknown[] = [];
+    for (const name of [
+      'retrain-11111111-aaaa-4000-8000-000000000001',
+      'retrain-22222222-bbbb-4000-8000-000000000002',
+    ]) {
+      setExecutionName(name);
+      const run = await runLocally(definition, input, handlers());
+      expect(run.error).toBeUndefined();
+      names.push((run.inputs[S.prepare] as { executionName: string }).executionName);
+    }
+    expect(names).toEqual([
+      'retrain-11111111-aaaa-4000-8000-000000000001',
+      'retrain-22222222-bbbb-4000-8000-000000000002',
+    ]);
+  });
+
+  it('ends NothingToDo, with no job and no notice, when Prepare finds no rating file', async () => {
+    const nothing = {
+      runId: RUN,
+      nothingToDo: true,
+      reason: 'no rating file under ratings/ yet: nothing to train',
+    };
+    const run = await runLocally(definition, input, handlers({ [S.prepare]: () => nothing }));
+
+    expect(run.error).toBeUndefined();
+    expect(run.path).toEqual([S.loadConfig, S.prepare, S.hasData, S.nothingToDo]);
+    expect(run.output).toEqual(nothing);
   });
 });

@@ -11,6 +11,7 @@ import { trainFm } from '../../../functions/core/fm/train';
 import { buildKnnIndex } from '../../../functions/core/knn';
 import { DataRejectedError } from '../../../functions/core/ingest';
 import { readRecordIO } from '../../../functions/core/recordio';
+import { attemptOf, encodeTriggerKey } from '../../../functions/core/run-layout';
 import { readServingBundle } from '../../../functions/core/serving/bundle';
 import { serveUsers } from '../../../functions/core/serving/pipeline';
 import { buildVectors } from '../../../functions/workflow/build-vectors';
@@ -45,16 +46,17 @@ describe('workflow handlers against a local S3 on loopback', () => {
 
   it('runs prepare -> (FM job) -> build vectors -> (transform) -> evaluate on S3', async () => {
     // Prepare
-    const prepared: PrepareResult = await prepare(
+    const prepared = (await prepare(
       {
         runId: 'run-1',
+        executionName: 'retrain-attempt-1',
         trigger: { key: 'ratings/2026-01-02-b.csv', versionId: 'v2' },
         config,
         resourcePrefix: 'reelflow',
       },
       { ...deps(), ratingsPrefix: 'ratings/' },
-    );
-    expect(prepared.names.fmJob).toBe('reelflow-fm-run-1');
+    )) as PrepareResult;
+    expect(prepared.names.fmJob).toBe(`reelflow-fm-run-1-${attemptOf('retrain-attempt-1')}`);
     expect(prepared.uris.train).toBe(`s3://${BUCKET}/runs/run-1/prepared/train/`);
     expect(prepared.counts.ratings).toBe(29_916);
     const run = JSON.parse(await text(s3, 'runs/run-1/run.json'));
@@ -169,6 +171,7 @@ describe('workflow handlers against a local S3 on loopback', () => {
       prepare(
         {
           runId: 'run-2',
+          executionName: 'retrain-attempt-1',
           trigger: { key: 'ratings/2026-01-03-bad.csv', versionId: 'v3' },
           config,
           resourcePrefix: 'reelflow',
@@ -185,6 +188,7 @@ describe('workflow handlers against a local S3 on loopback', () => {
   it('fails prepare on a bad config value, naming the key, and on a malformed event', async () => {
     const event = {
       runId: 'run-3',
+      executionName: 'retrain-attempt-1',
       trigger: { key: 'manual', versionId: 'unknown' },
       config: { split: { testShare: 1.5 } },
       resourcePrefix: 'reelflow',
@@ -195,10 +199,77 @@ describe('workflow handlers against a local S3 on loopback', () => {
     await expect(
       prepare({ ...event, config, runId: 'bad run id!' }, { ...deps(), ratingsPrefix: 'ratings/' }),
     ).rejects.toThrow(/run id 'bad run id!'/);
+  });
+
+  it('finds nothing to do when no rating file was uploaded yet, and says so in run.json and summary.json', async () => {
+    // GIVEN an empty ratings prefix (a folder marker is no rating file)
+    await put(s3, 'empty-ratings/', '');
+    // WHEN Prepare runs
+    const result = await prepare(
+      {
+        runId: 'run-5',
+        executionName: 'retrain-attempt-1',
+        trigger: { key: 'manual', versionId: 'unknown' },
+        config,
+        resourcePrefix: 'reelflow',
+      },
+      { ...deps(), ratingsPrefix: 'empty-ratings/' },
+    );
+    // THEN no rejection: a nothing-to-do result, recorded for the approval and the deploy workflow
+    expect(result).toEqual({
+      runId: 'run-5',
+      nothingToDo: true,
+      reason: 'no rating file under empty-ratings/ yet: nothing to train',
+    });
+    expect(JSON.parse(await text(s3, 'runs/run-5/evaluation/summary.json'))).toMatchObject({
+      runId: 'run-5',
+      nothingToDo: true,
+      reportUri: `s3://${BUCKET}/runs/run-5/run.json`,
+    });
+    expect(JSON.parse(await text(s3, 'runs/run-5/run.json'))).toMatchObject({ inputs: [] });
+    expect(await keys(s3, 'runs/run-5/prepared/')).toEqual([]);
+  });
+
+  it('still rejects a bad file when it is the only one (nothing to do means no file at all)', async () => {
+    await put(s3, 'one-bad/x.csv', 'not,a,rating\n');
     await expect(
-      prepare({ ...event, config, runId: 'run-4' }, { ...deps(), ratingsPrefix: 'nothing-here/' }),
+      prepare(
+        {
+          runId: 'run-6',
+          executionName: 'retrain-attempt-1',
+          trigger: { key: 'one-bad/x.csv', versionId: 'v' },
+          config,
+          resourcePrefix: 'reelflow',
+        },
+        { ...deps(), ratingsPrefix: 'one-bad/' },
+      ),
     ).rejects.toThrow(DataRejectedError);
   });
+
+  it('names the SageMaker resources per attempt and records the decoded trigger key', async () => {
+    const event = (executionName: string) => ({
+      runId: 'run-7',
+      executionName,
+      trigger: { key: encodeTriggerKey('ratings/2026-01-02-b.csv'), versionId: 'v2' },
+      config,
+      resourcePrefix: 'reelflow',
+    });
+    const first = (await prepare(event('retrain-a'), {
+      ...deps(),
+      ratingsPrefix: 'ratings/2026-01-02',
+    })) as PrepareResult;
+    const retried = (await prepare(event('retrain-b'), {
+      ...deps(),
+      ratingsPrefix: 'ratings/2026-01-02',
+    })) as PrepareResult;
+    expect(first.names.fmJob).not.toBe(retried.names.fmJob);
+    expect(first.names.fmJob).toBe(`reelflow-fm-run-7-${attemptOf('retrain-a')}`);
+    expect(JSON.parse(await text(s3, 'runs/run-7/run.json'))).toMatchObject({
+      executionName: 'retrain-b',
+      attempt: attemptOf('retrain-b'),
+      trigger: { key: 'ratings/2026-01-02-b.csv' },
+    });
+  }, 120_000);
 
   it('fails evaluate when a transform output line is not a served recommendation', async () => {
     await put(s3, 'runs/run-1/transform/broken/users.jsonl.out', '{"user_id":1,"movies":[1,2]}\n');
@@ -209,7 +280,7 @@ describe('workflow handlers against a local S3 on loopback', () => {
         model: 'c',
         candidateTransformJob: 'd',
         productionTransformJob: 'e',
-        endpointConfig: 'f',
+        endpointConfigPrefix: 'f',
       },
     };
     await expect(
