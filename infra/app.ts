@@ -20,8 +20,9 @@ export function buildReelflowApp(app: App, config: DeployConfig, env: Environmen
   const dataStack = new ReelflowDataStack(app, 'ReelflowDataStack', {
     env,
     config,
-    description: 'reelflow data: KMS key, data bucket, access-log bucket (retained)',
-    terminationProtection: true,
+    description:
+      'reelflow data: KMS key, data bucket, access-log bucket, serving image repository (retained)',
+    terminationProtection: config.dataStackTerminationProtection,
   });
   const stack = new ReelflowStack(app, 'ReelflowStack', {
     env,
@@ -29,8 +30,18 @@ export function buildReelflowApp(app: App, config: DeployConfig, env: Environmen
     description:
       'reelflow: trigger, release pipeline, retrain and deploy workflows, recommend API, monitoring',
     key: dataStack.key,
+    // An explicitly named export: the name then renders the same while the app is built and in the
+    // template, which is what the per-prefix cdk-nag acknowledgements of the bucket grants are keyed on.
+    dataBucketName: dataStack.exportValue(dataStack.dataBucket.bucketName, {
+      name: `${dataStack.stackName}:DataBucketName`,
+    }),
+    servingRepository: {
+      repositoryArn: dataStack.servingRepository.repositoryArn,
+      repositoryName: dataStack.servingRepository.repositoryName,
+    },
     accessLogBucketName: dataStack.accessLogBucket.bucketName,
   });
+  stack.addStackDependency(dataStack);
   return { app, dataStack, stack };
 }
 

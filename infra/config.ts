@@ -27,10 +27,46 @@ export const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ] as const;
 
+/**
+ * The instance families each setting accepts: x86_64 (the serving image and the built-ins' `:1` images
+ * are linux/amd64, so Graviton families such as ml.c6g, ml.m6g, ml.r6g, ml.c7g, ml.m7g cannot run them)
+ * with EBS volumes only (families with NVMe instance storage, such as ml.m5d, ml.c5d, ml.r5d, ml.g4dn,
+ * ml.g5, ml.p3dn, ml.p4d, reject the VolumeKmsKeyId / KmsKeyId every reelflow job and endpoint sets).
+ * @see https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ResourceConfig.html (VolumeKmsKeyId)
+ */
+export const INSTANCE_FAMILIES = {
+  /** FM and k-NN training jobs (both built-ins train on CPU and on the P2/P3 GPUs). */
+  training: ['m4', 'm5', 'c4', 'c5', 'p2', 'p3'],
+  /** Batch transform of the serial inference pipeline (pre/post container + k-NN). */
+  transform: ['m4', 'm5', 'c4', 'c5', 'p2', 'p3'],
+  /** The real-time endpoint's production variant. */
+  endpoint: ['t2', 'm4', 'm5', 'c4', 'c5', 'r5', 'p2', 'p3'],
+} as const;
+
+/** The family of an instance type: `ml.m5.xlarge` -> `m5`. */
+export function instanceFamily(instanceType: string): string {
+  return instanceType.split('.')[1] ?? '';
+}
+
+/** Lambda's memory ceiling; new accounts get a lower quota (see lambdaMemoryQuotaMb). */
+export const LAMBDA_MAX_MEMORY_MB = 10_240;
+/** The function memory quota of a new account, which AWS raises with usage or on request. */
+export const NEW_ACCOUNT_LAMBDA_MEMORY_MB = 3008;
+
 const positiveInt = z.number().int().positive();
-const instanceType = z
-  .string()
-  .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'expected a SageMaker instance type such as ml.m5.xlarge');
+const instanceTypeFor = (use: keyof typeof INSTANCE_FAMILIES) => {
+  const families: readonly string[] = INSTANCE_FAMILIES[use];
+  return z
+    .string()
+    .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'expected a SageMaker instance type such as ml.m5.xlarge')
+    .refine((type) => families.includes(instanceFamily(type)), {
+      message:
+        `expected an instance family that runs linux/amd64 images on EBS volumes (encrypted with the ` +
+        `project key): ${families.map((f) => `ml.${f}`).join(', ')}. Graviton families (ml.*g) cannot run ` +
+        `the amd64 images; families with NVMe instance storage (ml.*d, ml.g4dn, ml.g5, ml.p3dn, ...) reject ` +
+        `the volume KMS key`,
+    });
+};
 const capacitySize = z.object({
   /** INSTANCE_COUNT: `value` instances; CAPACITY_PERCENT: `value` % of the variant's instances. */
   type: z.enum(['INSTANCE_COUNT', 'CAPACITY_PERCENT']),
@@ -38,12 +74,12 @@ const capacitySize = z.object({
 });
 
 const trainingSchema = z.strictObject({
-  /** @default 'ml.m5.xlarge' */
-  fmInstanceType: instanceType.default('ml.m5.xlarge'),
+  /** One of INSTANCE_FAMILIES.training. @default 'ml.m5.xlarge' */
+  fmInstanceType: instanceTypeFor('training').default('ml.m5.xlarge'),
   /** More than one instance shards the train channel by S3 key (Prepare writes one file per shard). @default 1 */
   fmInstanceCount: positiveInt.max(100).default(1),
-  /** @default 'ml.m5.xlarge' */
-  knnInstanceType: instanceType.default('ml.m5.xlarge'),
+  /** One of INSTANCE_FAMILIES.training. @default 'ml.m5.xlarge' */
+  knnInstanceType: instanceTypeFor('training').default('ml.m5.xlarge'),
   /** @default 1 */
   knnInstanceCount: positiveInt.max(100).default(1),
   /** ML storage volume per training instance, GiB. @default 30 */
@@ -57,8 +93,8 @@ const trainingSchema = z.strictObject({
 });
 
 const transformSchema = z.strictObject({
-  /** @default 'ml.m5.xlarge' */
-  instanceType: instanceType.default('ml.m5.xlarge'),
+  /** One of INSTANCE_FAMILIES.transform. @default 'ml.m5.xlarge' */
+  instanceType: instanceTypeFor('transform').default('ml.m5.xlarge'),
   /** @default 1 */
   instanceCount: positiveInt.max(100).default(1),
   /** MaxPayloadInMB of the batch transform (each record is one line of up to 200 users). @default 6 */
@@ -74,8 +110,8 @@ const endpointSchema = z.strictObject({
     .string()
     .regex(/^[a-z0-9](-*[a-z0-9]){0,62}$/, 'expected 1-63 lower-case letters, digits and hyphens')
     .default('reelflow-recommender'),
-  /** @default 'ml.m5.large' */
-  instanceType: instanceType.default('ml.m5.large'),
+  /** One of INSTANCE_FAMILIES.endpoint. @default 'ml.m5.large' */
+  instanceType: instanceTypeFor('endpoint').default('ml.m5.large'),
   /** Instances of the AllTraffic variant; canary and linear shifts need at least 2. @default 2 */
   instanceCount: positiveInt.max(100).default(2),
 });
@@ -161,10 +197,32 @@ const deployConfigObject = z
     approval: approvalSchema.default(() => approvalSchema.parse({})),
     api: apiSchema.default(() => apiSchema.parse({})),
     /**
-     * Memory of the Prepare, BuildVectors and Evaluate functions (MovieLens-32M needs the most Lambda
-     * offers; accounts limited to 3008 MB must request a quota increase or lower this). @default 10240
+     * Memory of the Prepare, BuildVectors and Evaluate functions, MB. 3008 MB handles MovieLens-latest-small
+     * and 1M; MovieLens-32M needs up to 10240, which requires an account whose Lambda memory quota allows
+     * it (see lambdaMemoryQuotaMb). @default 3008
      */
-    workflowMemoryMb: z.number().int().min(1024).max(10_240).default(10_240),
+    workflowMemoryMb: z
+      .number()
+      .int()
+      .min(1024)
+      .max(LAMBDA_MAX_MEMORY_MB)
+      .default(NEW_ACCOUNT_LAMBDA_MEMORY_MB),
+    /**
+     * The largest function memory the target account allows, MB. New accounts are limited to 3008 MB;
+     * set this higher only once AWS has raised the account's quota. Synth fails when workflowMemoryMb
+     * exceeds it, instead of the deploy failing half-way. @default 3008
+     */
+    lambdaMemoryQuotaMb: z
+      .number()
+      .int()
+      .min(NEW_ACCOUNT_LAMBDA_MEMORY_MB)
+      .max(LAMBDA_MAX_MEMORY_MB)
+      .default(NEW_ACCOUNT_LAMBDA_MEMORY_MB),
+    /**
+     * Termination protection of ReelflowDataStack (its key, buckets and image repository are retained
+     * anyway; protection also stops `cdk destroy --all` from deleting the stack record). @default true
+     */
+    dataStackTerminationProtection: z.boolean().default(true),
     /** Retention of every log group. @default 30 */
     logRetentionDays: z
       .number()
@@ -234,6 +292,19 @@ export function totalDeploymentWaitSeconds(deployment: DeploymentConfig, instanc
 function checkCrossFieldRules(config: DeployConfig, ctx: z.RefinementCtx): void {
   const { deployment, endpoint, training, ml } = config;
   const count = endpoint.instanceCount;
+
+  if (config.workflowMemoryMb > config.lambdaMemoryQuotaMb) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['workflowMemoryMb'],
+      message:
+        `${config.workflowMemoryMb} MB exceeds the account's Lambda memory quota (lambdaMemoryQuotaMb ` +
+        `${config.lambdaMemoryQuotaMb} MB; new accounts are limited to ${NEW_ACCOUNT_LAMBDA_MEMORY_MB} MB). ` +
+        `Lower workflowMemoryMb to at most ${config.lambdaMemoryQuotaMb}, or ask AWS to raise the account's ` +
+        `Lambda memory quota (Service Quotas console -> AWS Lambda -> request a quota increase, or an AWS ` +
+        `Support case "Service limit increase: Lambda") and then set lambdaMemoryQuotaMb to the new limit`,
+    });
+  }
 
   if (deployment.trafficRouting !== 'ALL_AT_ONCE' && count < 2) {
     ctx.addIssue({

@@ -2,7 +2,9 @@
  * The release pipeline (CodePipeline V2), one execution per run; the execution id is the run id.
  *
  *   Source   the project source, uploaded by `cdk deploy` as an S3 asset (no polling trigger)
- *   Checks   CodeBuild with buildspec.yml: npm ci, lint, typecheck, tests, cdk synth
+ *   Checks   CodeBuild with buildspec.yml: npm ci, lint, typecheck, tests, cdk synth; then CodeBuild
+ *            builds the pre/post serving image from the same snapshot and pushes `<repo>:<tag>`
+ *            (the tag is a content hash computed at synth; an existing tag is not rebuilt)
  *   Retrain  the retrain state machine (prepare, train, build the candidate, evaluate, gate)
  *   Approve  Summarize (Lambda: output variables) -> manual approval (metrics text, report link, SNS)
  *   Deploy   the deploy state machine (blue/green endpoint update, records, smoke test)
@@ -11,12 +13,19 @@
  * makes a waiting one redundant; a newer execution replaces an older one at the next stage boundary
  * and no two runs are ever in the same stage. Pipeline variables `triggerKey` / `triggerVersionId`
  * record the upload that started each run (start-run sets them; a manual start gets the defaults).
+ *
+ * A run with nothing to do ends before Checks: every stage after Source has an entry condition that
+ * skips it while `triggerKey` is still the default `manual`. That is the execution CodePipeline starts
+ * by itself when the pipeline is created (right after `cdk deploy`, before any upload); it ends
+ * Succeeded with every stage Skipped, without a build or an alert. A person who starts a run by hand
+ * names its trigger (`--variables name=triggerKey,value=<anything but manual>`).
  */
 import * as path from 'node:path';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as codepipeline from 'aws-cdk-lib/aws-codepipeline';
 import * as actions from 'aws-cdk-lib/aws-codepipeline-actions';
+import type * as ecr from 'aws-cdk-lib/aws-ecr';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -45,11 +54,27 @@ export const PIPELINE_VARIABLES = {
   triggerVersionId: { defaultValue: 'unknown', description: 'S3 version id of that upload' },
 } as const;
 
+/**
+ * The value of `triggerKey` that means "no upload started this run": the pipeline variable's default,
+ * which the execution CodePipeline starts on creation carries. Stages after Source skip such a run.
+ */
+export const NO_TRIGGER = PIPELINE_VARIABLES.triggerKey.defaultValue;
+
 /** The stages, in order. */
 export const STAGES = ['Source', 'Checks', 'Retrain', 'Approve', 'Deploy'] as const;
 
 /** The Summarize action's variables namespace (the approval action reads `#{Summary.approvalText}`). */
 export const SUMMARY_NAMESPACE = 'Summary';
+
+/** The serving image the Checks stage builds and pushes. */
+export interface ServingImageBuild {
+  /** The repository to push to. */
+  readonly repository: ecr.IRepository;
+  /** The tag to push (a content hash of the build context; immutable in the repository). */
+  readonly tag: string;
+  /** The Dockerfile, relative to the repository root (the build context). */
+  readonly dockerfile: string;
+}
 
 export interface ReleasePipelineProps {
   readonly retrain: sfn.IStateMachine;
@@ -64,12 +89,17 @@ export interface ReleasePipelineProps {
   readonly key: kms.IKey;
   /** Receives the artifact bucket's server access logs. */
   readonly accessLogBucket: s3.IBucket;
+  /** Retention of the builds' log groups, days. */
   readonly logRetentionDays: number;
+  /** The pre/post serving image, built in the Checks stage after the checks passed. */
+  readonly servingImage: ServingImageBuild;
 }
 
 export class ReleasePipeline extends Construct {
   readonly pipeline: codepipeline.Pipeline;
   readonly checks: codebuild.PipelineProject;
+  /** Builds and pushes the serving image (privileged: it runs Docker). */
+  readonly imageBuild: codebuild.PipelineProject;
   readonly sourceAsset: s3assets.Asset;
 
   constructor(scope: Construct, id: string, props: ReleasePipelineProps) {
@@ -117,6 +147,8 @@ export class ReleasePipeline extends Construct {
       },
     });
 
+    this.imageBuild = this.servingImageBuild(props);
+
     const source = new codepipeline.Artifact('Source');
     const summarize = new actions.LambdaInvokeAction({
       actionName: 'Summarize',
@@ -155,12 +187,25 @@ export class ReleasePipeline extends Construct {
         },
         {
           stageName: 'Checks',
+          beforeEntry: skipWithoutTrigger('Checks'),
           actions: [
-            new actions.CodeBuildAction({ actionName: 'Checks', project: this.checks, input: source }),
+            new actions.CodeBuildAction({
+              actionName: 'Checks',
+              project: this.checks,
+              input: source,
+              runOrder: 1,
+            }),
+            new actions.CodeBuildAction({
+              actionName: 'ServingImage',
+              project: this.imageBuild,
+              input: source,
+              runOrder: 2,
+            }),
           ],
         },
         {
           stageName: 'Retrain',
+          beforeEntry: skipWithoutTrigger('Retrain'),
           actions: [
             new actions.StepFunctionInvokeAction({
               actionName: 'Retrain',
@@ -175,6 +220,7 @@ export class ReleasePipeline extends Construct {
         },
         {
           stageName: 'Approve',
+          beforeEntry: skipWithoutTrigger('Approve'),
           actions: [
             summarize,
             new actions.ManualApprovalAction({
@@ -189,6 +235,7 @@ export class ReleasePipeline extends Construct {
         },
         {
           stageName: 'Deploy',
+          beforeEntry: skipWithoutTrigger('Deploy'),
           actions: [
             new actions.StepFunctionInvokeAction({
               actionName: 'Deploy',
@@ -203,6 +250,66 @@ export class ReleasePipeline extends Construct {
       ],
     });
     this.acknowledgeFindings(props, artifactBucket);
+  }
+
+  /**
+   * The image build: Docker on a privileged amd64 CodeBuild host, from the Source snapshot, pushing
+   * `<repository>:<tag>`. The tag is immutable and content-addressed, so a tag that already exists is
+   * exactly this image and the build ends without building.
+   */
+  private servingImageBuild(props: ReleasePipelineProps): codebuild.PipelineProject {
+    const { repository, tag, dockerfile } = props.servingImage;
+    const project = new codebuild.PipelineProject(this, 'ServingImageBuild', {
+      description: 'reelflow: build and push the pre/post serving image (linux/amd64) for SageMaker',
+      buildSpec: codebuild.BuildSpec.fromObject({
+        version: '0.2',
+        phases: {
+          build: {
+            // One command: the image is built and pushed only when the tag does not exist yet.
+            commands: [
+              [
+                'if aws ecr describe-images --repository-name "$REPOSITORY_NAME" --image-ids imageTag="$IMAGE_TAG" >/dev/null 2>&1;',
+                'then echo "$REPOSITORY_URI:$IMAGE_TAG exists; nothing to build";',
+                'else aws ecr get-login-password | docker login --username AWS --password-stdin "${REPOSITORY_URI%%/*}"',
+                '&& docker build --platform linux/amd64 --file "$DOCKERFILE" --tag "$REPOSITORY_URI:$IMAGE_TAG" .',
+                '&& docker push "$REPOSITORY_URI:$IMAGE_TAG";',
+                'fi',
+              ].join(' '),
+            ],
+          },
+        },
+      }),
+      environment: {
+        buildImage: codebuild.LinuxBuildImage.STANDARD_7_0,
+        computeType: codebuild.ComputeType.MEDIUM,
+        privileged: true,
+      },
+      environmentVariables: {
+        REPOSITORY_URI: { value: repository.repositoryUri },
+        REPOSITORY_NAME: { value: repository.repositoryName },
+        IMAGE_TAG: { value: tag },
+        DOCKERFILE: { value: dockerfile },
+      },
+      encryptionKey: props.key,
+      timeout: Duration.minutes(30),
+      logging: {
+        cloudWatch: {
+          logGroup: new logs.LogGroup(this, 'ServingImageBuildLogs', {
+            retention: props.logRetentionDays as logs.RetentionDays,
+            encryptionKey: props.key,
+            removalPolicy: RemovalPolicy.DESTROY,
+          }),
+        },
+      },
+    });
+    repository.grantPullPush(project);
+    repository.grant(project, 'ecr:DescribeImages');
+    acknowledge(project, {
+      'AwsSolutions-CB3':
+        'Privileged mode runs the Docker daemon that builds the serving image; the build runs only the ' +
+        "project's own Dockerfile from the pipeline's source snapshot.",
+    });
+    return project;
   }
 
   /** The wildcards CDK's pipeline, CodeBuild and action grants keep, each with its reason. */
@@ -227,8 +334,17 @@ export class ReleasePipeline extends Construct {
         this,
         `arn:${Stack.of(this).partition}:codebuild:${Stack.of(this).region}:${Stack.of(this).account}:report-group/${this.checks.projectName}-*`,
       )]: 'Test report groups CodeBuild creates for this project, named after it.',
+      [resourceFinding(
+        this,
+        `arn:${Stack.of(this).partition}:logs:${Stack.of(this).region}:${Stack.of(this).account}:log-group:/aws/codebuild/${this.imageBuild.projectName}:*`,
+      )]: 'CodeBuild names the log streams of each build inside the project log group.',
+      [resourceFinding(
+        this,
+        `arn:${Stack.of(this).partition}:codebuild:${Stack.of(this).region}:${Stack.of(this).account}:report-group/${this.imageBuild.projectName}-*`,
+      )]: 'Report groups CodeBuild creates for this project, named after it.',
       'AwsSolutions-IAM5[Resource::*]':
-        'The Lambda invoke action lists functions (lambda:ListFunctions has no resource-level permissions).',
+        'The Lambda invoke action lists functions (lambda:ListFunctions has no resource-level permissions); ' +
+        'the image build logs in to ECR (ecr:GetAuthorizationToken has no resource-level permissions).',
     };
     for (const [machine, prefix] of [
       [props.retrain, 'retrain'],
@@ -242,4 +358,32 @@ export class ReleasePipeline extends Construct {
     acknowledge(this, findings);
     acknowledgeFunctionVersions(this, [props.summarize]);
   }
+}
+
+/**
+ * The entry condition of every stage after Source: enter only when an upload started the run
+ * (`triggerKey` is not the default); otherwise skip the stage. VariableCheck is one of the two rule
+ * types a SKIP result supports (with LambdaInvoke) and needs no resource.
+ * @see https://docs.aws.amazon.com/codepipeline/latest/userguide/stage-conditions.html
+ */
+export function skipWithoutTrigger(stageName: string): codepipeline.Conditions {
+  return {
+    conditions: [
+      {
+        result: codepipeline.Result.SKIP,
+        rules: [
+          new codepipeline.Rule({
+            name: `${stageName}HasTrigger`,
+            provider: 'VariableCheck',
+            version: '1',
+            configuration: {
+              Variable: '#{variables.triggerKey}',
+              Operator: 'NE',
+              Value: NO_TRIGGER,
+            },
+          }),
+        ],
+      },
+    ],
+  };
 }

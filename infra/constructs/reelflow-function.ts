@@ -11,6 +11,20 @@ import type { Construct } from 'constructs';
 /** The repository root: esbuild's project root and the base of every handler entry. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
+/**
+ * How every reelflow function is bundled: minified CommonJS for Node.js 22 with source maps, and
+ * everything bundled, the AWS SDK included (no external modules): the function runs the SDK version
+ * the lockfile pins and tests ran, not whatever the runtime ships (which may lack a package such as
+ * @aws-sdk/lib-storage, or lag behind).
+ */
+export const REELFLOW_BUNDLING: nodejs.BundlingOptions = {
+  minify: true,
+  sourceMap: true,
+  target: 'node22',
+  format: nodejs.OutputFormat.CJS,
+  externalModules: [],
+};
+
 export interface ReelflowFunctionProps {
   /** The handler file, relative to the repository root (e.g. `functions/api/recommend.ts`). */
   readonly entry: string;
@@ -43,7 +57,7 @@ export interface ReelflowFunctionProps {
 
 /**
  * Every reelflow Lambda function: Node.js 22 on arm64, bundled locally by esbuild (minified, with
- * source maps, the runtime's AWS SDK left external), X-Ray tracing, its own KMS-encrypted log group with
+ * source maps, the AWS SDK bundled in: REELFLOW_BUNDLING), X-Ray tracing, its own KMS-encrypted log group with
  * retention instead of the implicit never-expiring one, and its own role that may write only there.
  */
 export class ReelflowFunction extends nodejs.NodejsFunction {
@@ -75,13 +89,7 @@ export class ReelflowFunction extends nodejs.NodejsFunction {
       environment: { POWERTOOLS_SERVICE_NAME: 'reelflow', ...props.environment },
       projectRoot: REPO_ROOT,
       depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
-      bundling: {
-        minify: true,
-        sourceMap: true,
-        target: 'node22',
-        format: nodejs.OutputFormat.CJS,
-        externalModules: ['@aws-sdk/*'],
-      },
+      bundling: REELFLOW_BUNDLING,
     });
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-L1',

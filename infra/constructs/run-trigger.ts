@@ -15,7 +15,9 @@ export interface RunTriggerProps {
   readonly dataBucket: s3.IBucket;
   /** The release pipeline a ratings upload starts. */
   readonly pipeline: codepipeline.IPipeline;
+  /** Encrypts the start-run function's log group (the dead-letter queue uses SQS-managed keys). */
   readonly key: kms.IKey;
+  /** Retention of the start-run function's log group, days. */
   readonly logRetentionDays: number;
 }
 
@@ -23,7 +25,7 @@ export interface RunTriggerProps {
  * Upload -> run: an EventBridge rule on the data bucket's "Object Created" events under `ratings/`
  * invokes the start-run function, which starts the release pipeline with the upload's key and version
  * id as pipeline variables. Events that cannot be delivered, and invocations that keep failing, land
- * in a KMS-encrypted dead-letter queue (alarmed by the monitoring construct).
+ * in a dead-letter queue encrypted with SQS-managed keys (alarmed by the monitoring construct).
  */
 export class RunTrigger extends Construct {
   readonly rule: events.Rule;
@@ -33,9 +35,11 @@ export class RunTrigger extends Construct {
   constructor(scope: Construct, id: string, props: RunTriggerProps) {
     super(scope, id);
 
+    // SQS-managed encryption: EventBridge (as a rule's dead-letter target) and Lambda (for the function's
+    // failed async invocations) can then deliver with nothing but the queue policy / role grant that CDK
+    // adds; with the project CMK, both would need the key (events.amazonaws.com in the key policy).
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: props.key,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });

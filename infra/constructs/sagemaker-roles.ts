@@ -5,7 +5,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { grantPrefixAccess } from './bucket-grants';
 import { acknowledge, resourceFinding } from './nag-findings';
-import { RUNS_PREFIX } from './data-bucket';
+import { RUNS_PREFIX, VERIFY_PREFIX } from './data-bucket';
 import type { ServingImage } from './serving-image';
 
 export interface SageMakerRolesProps {
@@ -24,6 +24,8 @@ export interface SageMakerRolesProps {
  *   and transform input under `runs/`, writes transform output there, pulls the serving image and logs
  *   to `/aws/sagemaker/Endpoints/*` and `/aws/sagemaker/TransformJobs`.
  *
+ * Both also reach `verify/`, where `reelflow verify-aws` runs its one-off training jobs and model.
+ *
  * Both use the project key for volumes and outputs; grants on the key for volume encryption are
  * limited to AWS resources (`kms:GrantIsForAWSResource`).
  */
@@ -40,8 +42,8 @@ export class SageMakerRoles extends Construct {
       description: 'reelflow: SageMaker training jobs (built-in FM and k-NN)',
     });
     grantPrefixAccess(this.trainingRole, props.dataBucket, props.key, {
-      read: [RUNS_PREFIX],
-      write: [RUNS_PREFIX],
+      read: [RUNS_PREFIX, VERIFY_PREFIX],
+      write: [RUNS_PREFIX, VERIFY_PREFIX],
     });
     this.addCommonPolicies(this.trainingRole, props.key, ['TrainingJobs']);
 
@@ -50,15 +52,15 @@ export class SageMakerRoles extends Construct {
       description: 'reelflow: execution role of each run model (endpoint and batch transform)',
     });
     grantPrefixAccess(this.modelRole, props.dataBucket, props.key, {
-      read: [RUNS_PREFIX],
-      write: [RUNS_PREFIX],
+      read: [RUNS_PREFIX, VERIFY_PREFIX],
+      write: [RUNS_PREFIX, VERIFY_PREFIX],
     });
     props.servingImage.grantPull(this.modelRole);
     this.addCommonPolicies(this.modelRole, props.key, ['Endpoints', 'TransformJobs']);
     Validations.of(this.modelRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'ecr:GetAuthorizationToken (added by the image asset grantPull) has no resource-level permissions; ' +
+        'ecr:GetAuthorizationToken (added by the serving image grantPull) has no resource-level permissions; ' +
         'cloudwatch:PutMetricData has none either and is limited to the /aws/sagemaker/ namespaces by condition.',
     });
     Validations.of(this.trainingRole).acknowledge({

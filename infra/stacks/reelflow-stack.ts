@@ -1,4 +1,5 @@
 import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
@@ -7,7 +8,7 @@ import { ReleasePipeline } from '../../pipeline/release-pipeline';
 import { RetrainWorkflow } from '../../pipeline/retrain-workflow';
 import { type DeployConfig, productionParameterName } from '../config';
 import { grantPrefixAccess } from '../constructs/bucket-grants';
-import { dataBucketName, RUNS_PREFIX } from '../constructs/data-bucket';
+import { RUNS_PREFIX } from '../constructs/data-bucket';
 import { acknowledge } from '../constructs/nag-findings';
 import { Monitoring } from '../constructs/monitoring';
 import { Notifications } from '../constructs/notifications';
@@ -17,13 +18,25 @@ import { RollbackAlarms } from '../constructs/rollback-alarms';
 import { RunTrigger } from '../constructs/run-trigger';
 import { SageMakerRoles } from '../constructs/sagemaker-roles';
 import { ServingImage } from '../constructs/serving-image';
+import {
+  apiGatewayExecutionLogGroupName,
+  sageMakerLogGroupNames,
+  ServiceLogRetention,
+} from '../constructs/service-log-retention';
 import { WorkflowFunctions } from '../constructs/workflow-functions';
 
 export interface ReelflowStackProps extends StackProps {
   /** The validated deploy configuration. */
   readonly config: DeployConfig;
-  /** From ReelflowDataStack (the data bucket is addressed by its deterministic name, see dataBucketName). */
+  /** The project key (ReelflowDataStack). */
   readonly key: kms.IKey;
+  /**
+   * Name of the data bucket (ReelflowDataStack, generated). Passed as a name and imported here, so that
+   * grants in this stack never add statements to the data stack's resources.
+   */
+  readonly dataBucketName: string;
+  /** ARN and name of the serving image repository (ReelflowDataStack), imported here for the same reason. */
+  readonly servingRepository: { readonly repositoryArn: string; readonly repositoryName: string };
   /**
    * Name of the access-log bucket (from ReelflowDataStack). Passed as a name, not the bucket: the
    * artifact bucket logging into the bucket object would make the data stack depend on this one.
@@ -50,12 +63,17 @@ export class ReelflowStack extends Stack {
     const { config, key } = props;
     const parameterName = productionParameterName(config);
     const dataBucket = s3.Bucket.fromBucketAttributes(this, 'DataBucket', {
-      bucketName: dataBucketName(this, config.resourcePrefix),
+      bucketName: props.dataBucketName,
       encryptionKey: key,
     });
+    const servingRepository = ecr.Repository.fromRepositoryAttributes(
+      this,
+      'ServingRepository',
+      props.servingRepository,
+    );
 
     const notifications = new Notifications(this, 'Notifications', { key, email: config.approval.email });
-    const servingImage = new ServingImage(this, 'ServingImage');
+    const servingImage = new ServingImage(this, 'ServingImage', { repository: servingRepository });
     const roles = new SageMakerRoles(this, 'SageMakerRoles', { dataBucket, key, servingImage });
 
     this.api = new RecommendApi(this, 'RecommendApi', { config, key });
@@ -121,12 +139,22 @@ export class ReelflowStack extends Stack {
       key,
       accessLogBucket,
       logRetentionDays: config.logRetentionDays,
+      servingImage,
     });
     Validations.of(this.release).acknowledge({
       id: 'annotation::@aws-cdk/aws-s3:accessLogsPolicyNotAdded',
       reason:
         'The access-log bucket lives in ReelflowDataStack and allows log delivery from this account; adding ' +
         'a per-bucket statement here would make the data stack depend on this one.',
+    });
+
+    new ServiceLogRetention(this, 'ServiceLogRetention', {
+      logGroupNames: [
+        ...sageMakerLogGroupNames(config.endpoint.name),
+        apiGatewayExecutionLogGroupName(this.api.api.restApiId, this.api.stageName),
+      ],
+      retentionDays: config.logRetentionDays,
+      logKey: key,
     });
 
     const trigger = new RunTrigger(this, 'RunTrigger', {
@@ -169,6 +197,27 @@ export class ReelflowStack extends Stack {
     new CfnOutput(this, 'PipelineConsoleUrl', {
       description: 'Runs, and the Approve stage where a person reviews each candidate',
       value: `https://${region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/${this.release.pipeline.pipelineName}/view?region=${region}`,
+    });
+    new CfnOutput(this, 'ServingImageUri', {
+      description: 'The pre/post image of this deployment (the pipeline builds it before Retrain)',
+      value: servingImage.imageUri,
+    });
+    // What `reelflow verify-aws` needs to run its one-off jobs exactly as the workflows do.
+    new CfnOutput(this, 'TrainingRoleArn', {
+      description: 'Role of the FM and k-NN training jobs (reelflow verify-aws)',
+      value: roles.trainingRole.roleArn,
+    });
+    new CfnOutput(this, 'ModelRoleArn', {
+      description: 'Execution role of each run model (reelflow verify-aws)',
+      value: roles.modelRole.roleArn,
+    });
+    new CfnOutput(this, 'DataKeyArn', {
+      description: 'The project key: volumes, outputs and endpoint storage (reelflow verify-aws)',
+      value: key.keyArn,
+    });
+    new CfnOutput(this, 'EndpointName', {
+      description: 'The endpoint the deploy workflow creates and updates',
+      value: config.endpoint.name,
     });
     new CfnOutput(this, 'DashboardUrl', {
       value: `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards:name=${monitoring.dashboard.dashboardName}`,

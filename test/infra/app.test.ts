@@ -1,8 +1,13 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { resolveEnvironment } from '../../infra/app';
 import { parseDeployConfig } from '../../infra/config';
+import { REELFLOW_BUNDLING } from '../../infra/constructs/reelflow-function';
+import { servingImageTag } from '../../infra/constructs/serving-image';
+import { SAGEMAKER_PULL_ACTIONS } from '../../infra/constructs/serving-repository';
 import { DEPLOY_STATES } from '../../pipeline/deploy-workflow';
 import type { AslDefinition } from '../../pipeline/render';
 import { RETRAIN_STATES } from '../../pipeline/retrain-workflow';
@@ -31,6 +36,7 @@ function flat(value: unknown): string {
   const [[name, arg]] = Object.entries(value as Record<string, unknown>);
   if (name === 'Fn::Join') return (arg as [string, unknown[]])[1].map(flat).join((arg as [string])[0]);
   if (name === 'Ref') return `<${String(arg)}>`;
+  if (name === 'Fn::ImportValue') return `<import:${flat(arg)}>`;
   if (name === 'Fn::GetAtt') return `<${(arg as string[]).join('.')}>`;
   return `<${name}>`;
 }
@@ -47,10 +53,11 @@ describe('ReelflowDataStack', () => {
     const ids = (type: string) => Object.keys(built.dataTemplate.findResources(type));
     expect(ids('AWS::KMS::Key')).toEqual(['ReelflowKey']);
     expect(ids('AWS::S3::Bucket').sort()).toEqual(['AccessLogBucket', 'DataBucket']);
+    expect(ids('AWS::ECR::Repository')).toEqual(['ServingRepository']);
   });
 
-  it('retains the key and both buckets when the stack is deleted', () => {
-    for (const id of ['ReelflowKey', 'DataBucket', 'AccessLogBucket']) {
+  it('retains the key, both buckets and the image repository when the stack is deleted', () => {
+    for (const id of ['ReelflowKey', 'DataBucket', 'AccessLogBucket', 'ServingRepository']) {
       const resource = built.dataTemplate.toJSON().Resources[id];
       expect(resource).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
     }
@@ -74,9 +81,64 @@ describe('ReelflowDataStack', () => {
     });
   });
 
+  it('lets CloudFormation name every retained resource, so a redeploy after destroy does not collide', () => {
+    for (const type of ['AWS::S3::Bucket', 'AWS::ECR::Repository']) {
+      for (const resource of Object.values(built.dataTemplate.findResources(type))) {
+        expect(resource.Properties.BucketName ?? resource.Properties.RepositoryName).toBeUndefined();
+      }
+    }
+    expect(built.dataTemplate.findOutputs('*').ExportReelflowDataStackDataBucketName).toMatchObject({
+      Value: { Ref: 'DataBucket' },
+      Export: { Name: 'ReelflowDataStack:DataBucketName' },
+    });
+  });
+
+  it('keeps termination protection on by default and lets the config turn it off', () => {
+    expect(built.dataStack.terminationProtection).toBe(true);
+    expect(built.stack.terminationProtection).toBe(false);
+    expect(synthApp({ dataStackTerminationProtection: false }).dataStack.terminationProtection).toBe(false);
+  });
+
+  describe('serving image repository', () => {
+    it('has immutable tags, scans on push and outputs its URI', () => {
+      built.dataTemplate.hasResourceProperties('AWS::ECR::Repository', {
+        ImageTagMutability: 'IMMUTABLE',
+        ImageScanningConfiguration: { ScanOnPush: true },
+        // No EncryptionConfiguration: ECR's default, AES256.
+        EncryptionConfiguration: Match.absent(),
+      });
+      expect(built.dataTemplate.findOutputs('ServingRepositoryUri')).toHaveProperty('ServingRepositoryUri');
+    });
+
+    it('expires untagged images only, so no rule can remove an image a model references', () => {
+      const [repository] = Object.values(built.dataTemplate.findResources('AWS::ECR::Repository'));
+      const policy = JSON.parse(repository.Properties.LifecyclePolicy.LifecyclePolicyText as string) as {
+        rules: { selection: { tagStatus: string } }[];
+      };
+      expect(policy.rules.length).toBeGreaterThan(0);
+      for (const rule of policy.rules) expect(rule.selection.tagStatus).toBe('untagged');
+    });
+
+    it('lets sagemaker.amazonaws.com pull, with exactly the three pull actions and no undocumented condition', () => {
+      const [repository] = Object.values(built.dataTemplate.findResources('AWS::ECR::Repository'));
+      expect(repository.Properties.RepositoryPolicyText.Statement).toEqual([
+        {
+          Sid: 'AllowSageMakerInferencePipelinePull',
+          Effect: 'Allow',
+          Principal: { Service: 'sagemaker.amazonaws.com' },
+          Action: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+        },
+      ]);
+      expect([...SAGEMAKER_PULL_ACTIONS].sort()).toEqual([
+        'ecr:BatchCheckLayerAvailability',
+        'ecr:BatchGetImage',
+        'ecr:GetDownloadUrlForLayer',
+      ]);
+    });
+  });
+
   it('makes the data bucket versioned, KMS-encrypted, private, access-logged and an EventBridge source', () => {
     built.dataTemplate.hasResourceProperties('AWS::S3::Bucket', {
-      BucketName: Match.anyValue(),
       VersioningConfiguration: { Status: 'Enabled' },
       BucketEncryption: {
         ServerSideEncryptionConfiguration: [
@@ -246,8 +308,14 @@ describe('ReelflowStack', () => {
   });
 
   describe('Lambda functions', () => {
+    /** The project's functions (not aws-cdk-lib's LogRetention provider, which runs its own runtime). */
+    const projectFunctions = () =>
+      Object.entries(built.template.findResources('AWS::Lambda::Function'))
+        .filter(([id]) => !id.startsWith('LogRetention'))
+        .map(([, fn]) => fn);
+
     it('run Node.js 22 on arm64 with tracing and their own log group', () => {
-      const functions = Object.values(built.template.findResources('AWS::Lambda::Function'));
+      const functions = projectFunctions();
       expect(functions).toHaveLength(8);
       for (const fn of functions) {
         expect(fn.Properties).toMatchObject({
@@ -255,6 +323,38 @@ describe('ReelflowStack', () => {
           Architectures: ['arm64'],
           TracingConfig: { Mode: 'Active' },
           LoggingConfig: { LogGroup: { Ref: expect.stringMatching(/Logs/) } },
+        });
+      }
+    });
+
+    it('stay within the 3008 MB a new account allows, by default', () => {
+      const functions = Object.values(built.template.findResources('AWS::Lambda::Function'));
+      const memory = functions.map((fn) => (fn.Properties.MemorySize as number | undefined) ?? 128);
+      expect(Math.max(...memory)).toBe(3008);
+    });
+
+    it('use the configured workflow memory once the account quota allows it', () => {
+      const big = synthApp({ workflowMemoryMb: 10240, lambdaMemoryQuotaMb: 10240 });
+      big.template.hasResourceProperties('AWS::Lambda::Function', {
+        MemorySize: 10240,
+        Environment: { Variables: Match.objectLike({ RATINGS_PREFIX: 'ratings/' }) },
+      });
+    });
+
+    it('bundle everything, the AWS SDK included', () => {
+      expect(REELFLOW_BUNDLING.externalModules).toEqual([]);
+      const bundles = fs
+        .readdirSync(built.app.outdir)
+        .map((name) => path.join(built.app.outdir, name, 'index.js'))
+        .filter((file) => fs.existsSync(file) && fs.readFileSync(file, 'utf8').includes('POWERTOOLS'));
+      expect(bundles.length).toBeGreaterThanOrEqual(8);
+      for (const file of bundles) {
+        expect({
+          file,
+          external: /require\(["']@aws-sdk\/(client-|lib-)/.test(fs.readFileSync(file, 'utf8')),
+        }).toEqual({
+          file,
+          external: false,
         });
       }
     });
@@ -302,10 +402,64 @@ describe('ReelflowStack', () => {
       }
     });
 
-    it('encrypts the dead-letter queue with the project key', () => {
-      built.template.hasResourceProperties('AWS::SQS::Queue', {
-        KmsMasterKeyId: { 'Fn::ImportValue': Match.stringLikeRegexp('ReelflowKey') },
+    it('encrypts the dead-letter queue with SQS-managed keys, so EventBridge and Lambda can deliver to it', () => {
+      const queues = Object.entries(built.template.findResources('AWS::SQS::Queue'));
+      expect(queues).toHaveLength(1);
+      const [[queueId, queue]] = queues;
+      expect(queue.Properties).toMatchObject({ SqsManagedSseEnabled: true });
+      expect(queue.Properties.KmsMasterKeyId).toBeUndefined();
+      // EventBridge delivers through the queue policy, the start-run function through its role.
+      built.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: queueId }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Allow',
+              Principal: { Service: 'events.amazonaws.com' },
+              Action: 'sqs:SendMessage',
+            }),
+          ]),
+        },
       });
+      const send = statementsOfRole(built.template, 'RunTriggerStartRunRole').find((s) =>
+        actionsOf(s).includes('sqs:SendMessage'),
+      );
+      expect(send?.Resource).toEqual({ 'Fn::GetAtt': [queueId, 'Arn'] });
+    });
+  });
+
+  describe('service log groups', () => {
+    it('get the configured retention, created if missing and kept if they already exist', () => {
+      const retentions = Object.values(built.template.findResources('Custom::LogRetention')).map((r) => ({
+        name: flat(r.Properties.LogGroupName),
+        days: r.Properties.RetentionInDays as number,
+      }));
+      expect(retentions).toEqual(
+        expect.arrayContaining([
+          { name: '/aws/sagemaker/TrainingJobs', days: 30 },
+          { name: '/aws/sagemaker/TransformJobs', days: 30 },
+          { name: '/aws/sagemaker/Endpoints/reelflow-recommender', days: 30 },
+          { name: expect.stringMatching(/^API-Gateway-Execution-Logs_<RecommendApi.*>\/prod$/), days: 30 },
+        ]),
+      );
+      expect(retentions).toHaveLength(4);
+    });
+
+    it('run the retention function with a role scoped to those groups and its own encrypted log group', () => {
+      const [fnId, fn] = Object.entries(built.template.findResources('AWS::Lambda::Function')).find(([id]) =>
+        id.startsWith('LogRetention'),
+      )!;
+      expect(fnId).toBeDefined();
+      expect(flat(fn.Properties.Role)).toMatch(/^<ServiceLogRetentionRole.*\.Arn>$/);
+      expect(flat(fn.Properties.LoggingConfig.LogGroup)).toMatch(/^<ServiceLogRetentionFunctionLogs/);
+      const scoped = statementsOfRole(built.template, 'ServiceLogRetentionRole').find((s) =>
+        actionsOf(s).includes('logs:CreateLogGroup'),
+      );
+      expect(resourcesOf(scoped!).map(flat)).toEqual(
+        expect.arrayContaining([
+          'arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs',
+        ]),
+      );
     });
   });
 
@@ -415,6 +569,22 @@ describe('ReelflowStack', () => {
       expect(definition.States.TrainFM.Parameters).toMatchObject({ EnableNetworkIsolation: true });
     });
 
+    it("create each run's model with the serving image from the project repository, by content tag", () => {
+      expect(servingImageTag()).toMatch(/^sha-[0-9a-f]{64}$/);
+      const machines = built.template.findResources('AWS::StepFunctions::StateMachine');
+      const [, retrain] = Object.entries(machines).find(([id]) => id.startsWith('RetrainStateMachine'))!;
+      const definition = JSON.stringify(retrain.Properties.DefinitionString);
+      expect(definition).toMatch(/:sha-[0-9a-f]{64}\b/);
+      expect(definition).toContain('ReelflowDataStack:ExportsOutputRefServingRepository');
+      expect(definition).not.toContain('cdk-hnb659fds-container-assets');
+      const pull = statementsOfRole(built.template, 'SageMakerRolesModelRole').find((s) =>
+        actionsOf(s).includes('ecr:BatchGetImage'),
+      );
+      expect(flat(pull?.Resource)).toBe(
+        '<import:ReelflowDataStack:ExportsOutputFnGetAttServingRepositoryArnAC449EAD>',
+      );
+    });
+
     it('deploy the deploy definition with UpdateEndpoint as an SDK call carrying the guardrails', () => {
       const definition = definitionOf('DeployStateMachine');
       expect(Object.keys(definition.States).sort()).toEqual(Object.values(DEPLOY_STATES).sort());
@@ -464,8 +634,17 @@ describe('ReelflowStack', () => {
     ]);
 
     it('uses Resource "*" only for actions that allow no resource', () => {
-      const starred = policyStatements(built.template).filter(({ statement }) =>
-        resourcesOf(statement).includes('*'),
+      // Except aws-cdk-lib's LogRetention provider, which always adds its retention actions on * (the
+      // same role also holds them scoped to the project's groups; see the service log groups tests).
+      const starred = policyStatements(built.template).filter(
+        ({ policy, statement }) =>
+          resourcesOf(statement).includes('*') &&
+          !(
+            policy.startsWith('ServiceLogRetentionRole') &&
+            actionsOf(statement).every((a) =>
+              ['logs:PutRetentionPolicy', 'logs:DeleteRetentionPolicy'].includes(a),
+            )
+          ),
       );
       expect(starred.length).toBeGreaterThan(0);
       for (const { policy, statement } of starred) {
@@ -501,15 +680,27 @@ describe('ReelflowStack', () => {
       }
     });
 
-    it('scopes data bucket objects to the runs/ and ratings/ prefixes', () => {
+    it('scopes data bucket objects to the runs/, ratings/ and verify/ prefixes', () => {
       const objectStatements = policyStatements(built.template).filter(({ statement }) =>
         actionsOf(statement).some((a) => ['s3:GetObject', 's3:PutObject'].includes(a)),
       );
       const dataBucketResources = objectStatements
         .flatMap(({ statement }) => resourcesOf(statement).map(flat))
-        .filter((resource) => resource.includes('reelflow-data-'));
+        .filter((resource) => resource.includes('<import:ReelflowDataStack:DataBucketName>'));
       expect(dataBucketResources.length).toBeGreaterThan(0);
-      for (const resource of dataBucketResources) expect(resource).toMatch(/\/(runs|ratings)\/\*$/);
+      for (const resource of dataBucketResources) expect(resource).toMatch(/\/(runs|ratings|verify)\/\*$/);
+    });
+
+    it('lets only the SageMaker roles reach verify/ (the one-off jobs of reelflow verify-aws)', () => {
+      const verifyPolicies = policyStatements(built.template)
+        .filter(({ statement }) =>
+          resourcesOf(statement)
+            .map(flat)
+            .some((r) => r.endsWith('/verify/*')),
+        )
+        .map(({ policy }) => policy);
+      expect(verifyPolicies.length).toBeGreaterThan(0);
+      for (const policy of verifyPolicies) expect(policy).toMatch(/^SageMakerRoles(TrainingRole|ModelRole)/);
     });
 
     it('limits the prepare function to reading ratings/ and writing runs/', () => {
@@ -517,8 +708,8 @@ describe('ReelflowStack', () => {
       const read = statements.find((s) => actionsOf(s).includes('s3:GetObject'));
       const write = statements.find((s) => actionsOf(s).includes('s3:PutObject'));
       expect(resourcesOf(read!).map(flat)).toEqual([
-        expect.stringMatching(/reelflow-data-.*\/ratings\/\*$/),
-        expect.stringMatching(/reelflow-data-.*\/runs\/\*$/),
+        expect.stringMatching(/DataBucketName>\/ratings\/\*$/),
+        expect.stringMatching(/DataBucketName>\/runs\/\*$/),
       ]);
       expect(resourcesOf(write!).map(flat)).toEqual([expect.stringMatching(/\/runs\/\*$/)]);
       const list = statements.find((s) => actionsOf(s).includes('s3:ListBucket'));

@@ -1,6 +1,8 @@
 import * as path from 'node:path';
 import { ConfigError } from '../../functions/core/config';
 import {
+  INSTANCE_FAMILIES,
+  instanceFamily,
   parseDeployConfig,
   productionParameterName,
   readConfigFromCdkJson,
@@ -46,7 +48,7 @@ describe('parseDeployConfig', () => {
   it('keeps the variant name a constant, not a setting', () => {
     expect(VARIANT_NAME).toBe('AllTraffic');
     expect(() => parseDeployConfig({ endpoint: { variantName: 'Blue' } })).toThrow(
-      /invalid config reelflow\.endpoint: Unrecognized key: "variantName"/,
+      /invalid config reelflow\.endpoint(\.variantName)?: Unrecognized key: "variantName"/,
     );
   });
 
@@ -73,6 +75,60 @@ describe('parseDeployConfig', () => {
   ])('throws a ConfigError naming the key for %j', (raw, key) => {
     expect(() => parseDeployConfig(raw)).toThrow(ConfigError);
     expect(() => parseDeployConfig(raw)).toThrow(`invalid config ${key}:`);
+  });
+
+  describe('instance types', () => {
+    it.each([
+      ['training', { training: { fmInstanceType: 'ml.m5d.xlarge' } }, 'reelflow.training.fmInstanceType'],
+      ['training', { training: { knnInstanceType: 'ml.c6g.xlarge' } }, 'reelflow.training.knnInstanceType'],
+      ['training', { training: { fmInstanceType: 'ml.g4dn.xlarge' } }, 'reelflow.training.fmInstanceType'],
+      ['training', { training: { fmInstanceType: 'ml.p3dn.24xlarge' } }, 'reelflow.training.fmInstanceType'],
+      ['transform', { transform: { instanceType: 'ml.c5d.xlarge' } }, 'reelflow.transform.instanceType'],
+      ['transform', { transform: { instanceType: 'ml.m7g.large' } }, 'reelflow.transform.instanceType'],
+      ['endpoint', { endpoint: { instanceType: 'ml.r5d.large' } }, 'reelflow.endpoint.instanceType'],
+      ['endpoint', { endpoint: { instanceType: 'ml.m6g.large' } }, 'reelflow.endpoint.instanceType'],
+    ] as const)('refuses NVMe and Graviton families for %s: %j', (use, raw, key) => {
+      const families = INSTANCE_FAMILIES[use].map((f) => `ml.${f}`).join(', ');
+      expect(() => parseDeployConfig(raw)).toThrow(`invalid config ${key}: expected an instance family`);
+      expect(() => parseDeployConfig(raw)).toThrow(families);
+    });
+
+    it('accepts the EBS-only x86 families of each use', () => {
+      const config = parseDeployConfig({
+        training: { fmInstanceType: 'ml.c5.2xlarge', knnInstanceType: 'ml.p3.2xlarge' },
+        transform: { instanceType: 'ml.m4.xlarge' },
+        endpoint: { instanceType: 'ml.r5.large' },
+      });
+      expect(config.training.knnInstanceType).toBe('ml.p3.2xlarge');
+      expect(config.endpoint.instanceType).toBe('ml.r5.large');
+      expect(instanceFamily('ml.p3dn.24xlarge')).toBe('p3dn');
+    });
+  });
+
+  describe('Lambda memory', () => {
+    it('defaults to the 3008 MB a new account allows', () => {
+      const config = parseDeployConfig({});
+      expect(config.workflowMemoryMb).toBe(3008);
+      expect(config.lambdaMemoryQuotaMb).toBe(3008);
+    });
+
+    it('refuses more memory than the account quota and says how to raise it', () => {
+      expect(() => parseDeployConfig({ workflowMemoryMb: 10240 })).toThrow(
+        /reelflow\.workflowMemoryMb: 10240 MB exceeds the account's Lambda memory quota \(lambdaMemoryQuotaMb 3008 MB.*Lower workflowMemoryMb to at most 3008, or ask AWS to raise .*Service Quotas.*then set lambdaMemoryQuotaMb/,
+      );
+    });
+
+    it('allows up to 10240 MB once the quota is raised', () => {
+      expect(
+        parseDeployConfig({ workflowMemoryMb: 10240, lambdaMemoryQuotaMb: 10240 }).workflowMemoryMb,
+      ).toBe(10240);
+      expect(() => parseDeployConfig({ workflowMemoryMb: 10241, lambdaMemoryQuotaMb: 10240 })).toThrow(
+        'invalid config reelflow.workflowMemoryMb',
+      );
+      expect(() => parseDeployConfig({ lambdaMemoryQuotaMb: 20000 })).toThrow(
+        'invalid config reelflow.lambdaMemoryQuotaMb',
+      );
+    });
   });
 
   describe('deployment guardrails', () => {

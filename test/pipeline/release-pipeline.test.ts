@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as os from 'node:os';
 import { Match } from 'aws-cdk-lib/assertions';
-import { SOURCE_EXCLUDES, STAGES } from '../../pipeline/release-pipeline';
+import { SERVING_DOCKERFILE, servingImageTag } from '../../infra/constructs/serving-image';
+import { NO_TRIGGER, PIPELINE_VARIABLES, SOURCE_EXCLUDES, STAGES } from '../../pipeline/release-pipeline';
 import { actionsOf, resourcesOf, statementsOfRole, synthApp, type SynthesizedApp } from '../infra/synth-app';
 
 let built: SynthesizedApp;
@@ -43,7 +45,7 @@ describe('release pipeline', () => {
       ),
     ).toEqual([
       ['S3@1'],
-      ['CodeBuild@1'],
+      ['CodeBuild@1', 'CodeBuild@2'],
       ['StepFunctions@1'],
       ['Lambda@1', 'Manual@2'],
       ['StepFunctions@1'],
@@ -162,6 +164,116 @@ describe('release pipeline', () => {
   });
 });
 
+describe('a run with nothing to do', () => {
+  it('skips every stage after Source while triggerKey is the default, as in the run on pipeline creation', () => {
+    expect(NO_TRIGGER).toBe(PIPELINE_VARIABLES.triggerKey.defaultValue);
+    const conditions = stages.map((s) => [s.Name, (s as Record<string, unknown>).BeforeEntry]);
+    expect(conditions).toEqual([
+      ['Source', undefined],
+      ...STAGES.slice(1).map((name) => [
+        name,
+        {
+          Conditions: [
+            {
+              Result: 'SKIP',
+              Rules: [
+                {
+                  Name: `${name}HasTrigger`,
+                  RuleTypeId: { Category: 'Rule', Owner: 'AWS', Provider: 'VariableCheck', Version: '1' },
+                  Configuration: { Variable: '#{variables.triggerKey}', Operator: 'NE', Value: 'manual' },
+                },
+              ],
+            },
+          ],
+        },
+      ]),
+    ]);
+  });
+});
+
+describe('serving image build', () => {
+  const imageBuild = () => {
+    const projects = built.template.findResources('AWS::CodeBuild::Project');
+    const [, project] = Object.entries(projects).find(([id]) => id.startsWith('ReleaseServingImageBuild'))!;
+    return project.Properties;
+  };
+
+  it('builds after the checks, in the Checks stage, from the same source snapshot', () => {
+    expect(action('Checks', 'ServingImage')).toMatchObject({
+      RunOrder: 2,
+      InputArtifacts: [{ Name: 'Source' }],
+      Configuration: { ProjectName: { Ref: expect.stringMatching(/^ReleaseServingImageBuild/) } },
+    });
+    expect(action('Checks', 'Checks').RunOrder).toBe(1);
+  });
+
+  it('runs Docker on a privileged amd64 build with the repository, the content tag and the Dockerfile', () => {
+    const project = imageBuild();
+    expect(project.Environment).toMatchObject({
+      Type: 'LINUX_CONTAINER',
+      Image: 'aws/codebuild/standard:7.0',
+      PrivilegedMode: true,
+    });
+    const variables = Object.fromEntries(
+      (project.Environment.EnvironmentVariables as { Name: string; Value: unknown }[]).map((v) => [
+        v.Name,
+        v.Value,
+      ]),
+    );
+    // The tag the retrain workflow's models use (computed once per synth; files may change meanwhile).
+    expect(variables.IMAGE_TAG).toMatch(/^sha-[0-9a-f]{64}$/);
+    const machines = built.template.findResources('AWS::StepFunctions::StateMachine');
+    const [, retrain] = Object.entries(machines).find(([id]) => id.startsWith('RetrainStateMachine'))!;
+    expect(JSON.stringify(retrain.Properties.DefinitionString)).toContain(
+      `:${variables.IMAGE_TAG as string}`,
+    );
+    expect(variables.DOCKERFILE).toBe(SERVING_DOCKERFILE);
+    expect(JSON.stringify(variables.REPOSITORY_NAME)).toContain('ExportsOutputRefServingRepository');
+  });
+
+  it('pushes only a tag that does not exist yet, for linux/amd64', () => {
+    const spec = imageBuild().Source.BuildSpec as string;
+    const describeAt = spec.indexOf('aws ecr describe-images');
+    const buildAt = spec.indexOf('docker build --platform linux/amd64');
+    const pushAt = spec.indexOf('docker push');
+    expect(describeAt).toBeGreaterThan(0);
+    const commands = JSON.parse(spec).phases.build.commands as string[];
+    expect(commands).toHaveLength(1);
+    expect(spec.slice(describeAt, buildAt)).toMatch(/then echo .*nothing to build.*else /);
+    expect(buildAt).toBeGreaterThan(describeAt);
+    expect(pushAt).toBeGreaterThan(buildAt);
+  });
+
+  it('may push to and describe the serving repository', () => {
+    const statements = statementsOfRole(built.template, 'ReleaseServingImageBuildRole');
+    const push = statements.find((s) => actionsOf(s).includes('ecr:PutImage'));
+    expect(actionsOf(push!)).toEqual(
+      expect.arrayContaining(['ecr:BatchGetImage', 'ecr:CompleteLayerUpload']),
+    );
+    expect(JSON.stringify(push?.Resource)).toContain('ServingRepositoryArn');
+    expect(statements.some((s) => actionsOf(s).includes('ecr:DescribeImages'))).toBe(true);
+  });
+
+  it('tags the image with a hash of its build context only', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'reelflow-image-'));
+    const write = (file: string, text: string) => {
+      fs.mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
+      fs.writeFileSync(path.join(root, file), text);
+    };
+    write('package.json', '{}');
+    write('functions/serving/server.ts', 'a');
+    write('functions/serving/Dockerfile', 'FROM x');
+    const first = servingImageTag(root);
+    write('README.md', 'docs');
+    write('test/x.test.ts', 'test');
+    write('functions/serving/notes.md', 'notes');
+    expect(servingImageTag(root)).toBe(first);
+    write('functions/serving/server.ts', 'b');
+    expect(servingImageTag(root)).not.toBe(first);
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+});
+
 describe('buildspec.yml', () => {
   const buildspec = fs.readFileSync(path.join(__dirname, '..', '..', 'buildspec.yml'), 'utf8');
 
@@ -172,26 +284,5 @@ describe('buildspec.yml', () => {
     );
     expect(order.every((index) => index > 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
-  });
-});
-
-describe('serving image', () => {
-  it('builds from the repository root with only the manifests and functions/ in the context', () => {
-    const staged = path.join(built.app.outdir);
-    const contexts = fs
-      .readdirSync(staged)
-      .map((name) => path.join(staged, name))
-      .filter(
-        (dir) =>
-          fs.existsSync(path.join(dir, 'functions', 'serving', 'Dockerfile')) &&
-          !fs.existsSync(path.join(dir, 'buildspec.yml')),
-      );
-    expect(contexts).toHaveLength(1);
-    expect(fs.readdirSync(contexts[0]).sort()).toEqual([
-      'functions',
-      'package-lock.json',
-      'package.json',
-      'tsconfig.json',
-    ]);
   });
 });
