@@ -23,9 +23,22 @@
  *   with the job's description as the cause;
  * - AWS SDK integrations: `<Service>.<Exception>`, with SageMaker's unmodelled ValidationException as
  *   `SageMaker.SageMakerException` (a missing endpoint: "Could not find endpoint ...").
+ *
+ * Before a binding runs, its input (the resolved `Parameters`) is checked against AWS's API model of the
+ * operation (`services/api-model.ts`); a request AWS would refuse fails with the service's error (e.g.
+ * `SageMaker.AmazonSageMakerException`, `Ssm.ValidationException`, `SNS.InvalidParameterException`) and
+ * AWS's validation message as the cause. A member the API does not have fails as `States.Runtime` with
+ * Step Functions' `SCHEMA_VALIDATION_FAILED` wording (AWS refuses such a definition outright).
  */
 import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import type { LocalAlarms } from './services/alarms';
+import {
+  findViolations,
+  loadServiceModel,
+  taskOperation,
+  validationError,
+  type ApiValidationError,
+} from './services/api-model';
 import type { LocalNotifications } from './services/notifications';
 import { ParameterStoreError, type LocalParameterStore } from './services/parameters';
 import type { LocalSageMaker } from './services/sagemaker';
@@ -85,6 +98,7 @@ export function taskBindings(services: BindingServices): TaskBindings {
     [states('sagemaker:createEndpoint')]: optimized((r) => sagemaker.createEndpoint(r)),
     [states('aws-sdk:sagemaker:describeEndpoint')]: sdk('SageMaker', (r) => sagemaker.describeEndpoint(r)),
     [states('aws-sdk:sagemaker:updateEndpoint')]: sdk('SageMaker', (r) => sagemaker.updateEndpoint(r)),
+    [states('aws-sdk:sagemaker:deleteEndpoint')]: sdk('SageMaker', (r) => sagemaker.deleteEndpoint(r)),
     [states('aws-sdk:ssm:getParameter')]: sdk('Ssm', (r) => parameters.getParameter(r)),
     [states('aws-sdk:cloudwatch:describeAlarms')]: sdk('CloudWatch', (r) => alarms.describeAlarms(r)),
     [states('aws-sdk:s3:getObject')]: sdk('S3', (r: { Bucket: string; Key: string }) => getObject(s3, r)),
@@ -97,6 +111,9 @@ export function taskBindings(services: BindingServices): TaskBindings {
       throw lambdaError(error);
     }
   };
+  for (const [resource, binding] of Object.entries(bindings)) {
+    bindings[resource] = validated(resource, binding);
+  }
   for (const [arn, handler] of Object.entries(services.lambdas)) {
     bindings[arn] = (payload) => invoke(handler, payload);
   }
@@ -113,6 +130,77 @@ export function taskBindings(services: BindingServices): TaskBindings {
     return { ExecutedVersion: '$LATEST', StatusCode: 200, Payload: await invoke(handler, payload) };
   };
   return bindings;
+}
+
+/** `binding`, run only when its input is a request AWS's API model of the operation accepts. */
+function validated(resource: string, binding: TaskBinding): TaskBinding {
+  const target = taskOperation(resource);
+  if (!target) return binding;
+  const { service, operation, integration } = target;
+  const model = loadServiceModel(service);
+  if (!model.operations[operation]) {
+    throw new Error(
+      `${operation} is not in local/aws-models/${service}.json; add it to update.ts and regenerate`,
+    );
+  }
+  return async (input, context) => {
+    const violations = findViolations(model, operation, input);
+    if (violations.length) {
+      const unknown = violations.find((v) => v.kind === 'unknown');
+      if (unknown) {
+        const field = unknown.memberPath.split('.').at(-1);
+        throw new TaskError(
+          'States.Runtime',
+          `SCHEMA_VALIDATION_FAILED: The field "${field}" is not supported by Step Functions ` +
+            `(${unknown.memberPath} is not a member of ${operation}'s request; ${resource})`,
+        );
+      }
+      const error = validationError(service, operation, violations);
+      throw integration === 'optimized' ? optimizedValidationError(error) : sdkValidationError(error);
+    }
+    return binding(input, context);
+  };
+}
+
+/** Step Functions' error-name prefix and the SDK's generic exception, per service. */
+const SFN_NAMES: Readonly<Record<string, { sdk: string; optimized: string; optimizedGeneric: string }>> = {
+  sagemaker: { sdk: 'SageMaker', optimized: 'SageMaker', optimizedGeneric: 'AmazonSageMakerException' },
+  sns: { sdk: 'Sns', optimized: 'SNS', optimizedGeneric: 'AmazonSNSException' },
+  ssm: { sdk: 'Ssm', optimized: 'Ssm', optimizedGeneric: 'AWSSimpleSystemsManagementException' },
+  cloudwatch: { sdk: 'CloudWatch', optimized: 'CloudWatch', optimizedGeneric: 'AmazonCloudWatchException' },
+  s3: { sdk: 'S3', optimized: 'S3', optimizedGeneric: 'AmazonS3Exception' },
+  codepipeline: {
+    sdk: 'CodePipeline',
+    optimized: 'CodePipeline',
+    optimizedGeneric: 'AWSCodePipelineException',
+  },
+};
+
+/** The modelled exception of a refusal, named as the SDKs name exception classes. */
+function modelledException(error: ApiValidationError): string | undefined {
+  const shape = error.exceptionShape;
+  return shape && (shape.endsWith('Exception') ? shape : `${shape}Exception`);
+}
+
+/** A refusal on an optimized integration: the SDK v1 exception, AWS's message and code in the cause. */
+function optimizedValidationError(error: ApiValidationError): TaskError {
+  const names = SFN_NAMES[error.service];
+  const exception = modelledException(error) ?? names.optimizedGeneric;
+  const serviceName = names.optimizedGeneric.replace(/Exception$/, '');
+  return new TaskError(
+    `${names.optimized}.${exception}`,
+    `${error.message} (Service: ${serviceName}; Status Code: 400; Error Code: ${error.code})`,
+  );
+}
+
+/** A refusal on an AWS SDK integration: `<Service>.<Exception>`, unmodelled codes as `<Service>Exception`. */
+function sdkValidationError(error: ApiValidationError): TaskError {
+  const prefix = SFN_NAMES[error.service].sdk;
+  const exception = modelledException(error) ?? `${prefix}Exception`;
+  return new TaskError(
+    `${prefix}.${exception}`,
+    `${error.message} (Service: ${prefix}, Status Code: 400, Error Code: ${error.code})`,
+  );
 }
 
 /** GetObject as the SDK integration returns it: the body as a string. */

@@ -9,10 +9,13 @@
  * - CloudWatch `SetAlarmState` / `DescribeAlarms` (the `reelflow alarm` command).
  *
  * The handlers reach it through `AWS_ENDPOINT_URL_<SERVICE>`, so their SDK calls, serializers and error
- * handling run unchanged. The local runtime also points the catch-all `AWS_ENDPOINT_URL` here: a client
+ * handling run unchanged. Every request is first checked against AWS's API model of the service
+ * (`api-model.ts`) and refused as AWS would refuse it (`ValidationException`, `SerializationException`,
+ * ...), so a handler cannot rely on something the real service rejects. The local runtime also points the catch-all `AWS_ENDPOINT_URL` here: a client
  * of any other service gets an `UnknownOperationException` naming the call, never a request to AWS.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { findViolations, loadServiceModel, serviceForTargetPrefix, validationError } from './api-model';
 import { listenOnLoopback, readBody, type LoopbackServer } from './http';
 
 /** One operation: the request's JSON in, the response's JSON out (or an AwsServiceError). */
@@ -24,6 +27,11 @@ export interface AwsJsonService {
   /** `1.0` or `1.1` (the response content type). */
   readonly version: '1.0' | '1.1';
   readonly operations: Readonly<Record<string, AwsJsonOperation>>;
+  /**
+   * The service's API model in `local/aws-models/` (botocore name, e.g. `ssm`) that requests are
+   * validated against; by default the model with this target prefix; `false` turns validation off.
+   */
+  readonly model?: string | false;
 }
 
 /** A service error as the protocol sends it: `x-amzn-ErrorType` and `{"__type", "message"}`. */
@@ -89,6 +97,17 @@ async function handle(
     );
     return;
   }
+  const refusal = validate(service, target.slice(dot + 1), input);
+  if (refusal) {
+    send(
+      res,
+      service.version,
+      refusal.status,
+      { __type: refusal.code, message: refusal.message },
+      refusal.code,
+    );
+    return;
+  }
   try {
     const output = await operation(input);
     send(res, service.version, 200, output ?? {});
@@ -100,6 +119,28 @@ async function handle(
       send(res, service.version, 500, { __type: 'InternalServerError', message }, 'InternalServerError');
     }
   }
+}
+
+/** The error AWS would answer `input` with, or undefined when the model accepts it. */
+function validate(
+  service: AwsJsonService,
+  operation: string,
+  input: Record<string, unknown>,
+): AwsServiceError | undefined {
+  const name = service.model === undefined ? serviceForTargetPrefix(service.targetPrefix) : service.model;
+  if (!name) return undefined;
+  if (!loadServiceModel(name).operations[operation]) {
+    // A local operation the trimmed model lacks: local/aws-models/update.ts must list it.
+    return new AwsServiceError(
+      'InternalFailure',
+      `${operation} is not in local/aws-models/${name}.json; add it to update.ts and regenerate`,
+      500,
+    );
+  }
+  const violations = findViolations(loadServiceModel(name), operation, input);
+  if (!violations.length) return undefined;
+  const error = validationError(name, operation, violations);
+  return new AwsServiceError(error.code, error.message, error.status);
 }
 
 function send(

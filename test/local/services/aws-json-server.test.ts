@@ -12,7 +12,7 @@ import { LocalParameterStore, ssmJsonService } from '../../../local/services/par
 
 /**
  * The handlers' own SDK clients (SSM, CodePipeline) against the local JSON API server: the wire protocol,
- * the results and the error codes they see.
+ * the results and the error codes they see, including AWS's refusal of requests that break its API model.
  */
 describe('the local AWS JSON API server with the real SDK clients', () => {
   const parameters = new LocalParameterStore();
@@ -78,9 +78,72 @@ describe('the local AWS JSON API server with the real SDK clients', () => {
     const job = codePipeline.createJob();
     await pipeline.send(new PutJobSuccessResultCommand({ jobId: job, outputVariables: { gate: 'passed' } }));
     expect(codePipeline.result(job)).toEqual({ status: 'Succeeded', outputVariables: { gate: 'passed' } });
-    await expect(pipeline.send(new PutJobSuccessResultCommand({ jobId: 'unknown' }))).rejects.toMatchObject({
+    const unknownJob = '00000000-0000-4000-8000-000000000000';
+    await expect(pipeline.send(new PutJobSuccessResultCommand({ jobId: unknownJob }))).rejects.toMatchObject({
       name: 'JobNotFoundException',
     });
+  });
+
+  it('refuses a request that breaks the API model with the error AWS answers, before the operation runs', async () => {
+    const pipeline = new CodePipelineClient({ ...client, endpoint: server.url });
+    await expect(pipeline.send(new PutJobSuccessResultCommand({ jobId: 'unknown' }))).rejects.toMatchObject({
+      name: 'ValidationException',
+      message:
+        "1 validation error detected: Value 'unknown' at 'jobId' failed to satisfy constraint: Member must " +
+        'satisfy regular expression pattern: [0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}',
+    });
+    const ssm = new SSMClient({ ...client, endpoint: server.url });
+    await expect(
+      ssm.send(new PutParameterCommand({ Name: '/reelflow/x', Value: 'v', Type: 'Plain' as never })),
+    ).rejects.toMatchObject({
+      name: 'ValidationException',
+      message:
+        "1 validation error detected: Value 'Plain' at 'type' failed to satisfy constraint: Member must " +
+        'satisfy enum value set: [String, StringList, SecureString]',
+    });
+    expect(parameters.value('/reelflow/x')).toBeUndefined();
+  });
+
+  it('fails a wrong JSON type as SerializationException and an unknown member by name (raw requests)', async () => {
+    const post = (body: unknown) =>
+      fetch(server.url, {
+        method: 'POST',
+        headers: { 'x-amz-target': 'AmazonSSM.GetParameter', 'content-type': 'application/x-amz-json-1.1' },
+        body: JSON.stringify(body),
+      });
+    const wrongType = await post({ Name: 5 });
+    expect(wrongType.status).toBe(400);
+    expect(wrongType.headers.get('x-amzn-errortype')).toBe('SerializationException');
+    expect(await wrongType.json()).toEqual({
+      __type: 'SerializationException',
+      message: "NUMBER_VALUE can not be converted to a String (at 'name')",
+    });
+    const extra = await post({ Name: '/p', Bogus: true });
+    expect(extra.headers.get('x-amzn-errortype')).toBe('ValidationException');
+    expect(((await extra.json()) as { message: string }).message).toContain('The field "Bogus"');
+  });
+
+  it('skips validation when a service declares model: false', async () => {
+    const seen: unknown[] = [];
+    const loose = await startAwsJsonServer([
+      {
+        targetPrefix: 'AmazonSSM',
+        version: '1.1',
+        model: false,
+        operations: { GetParameter: (i) => seen.push(i) },
+      },
+    ]);
+    try {
+      const response = await fetch(loose.url, {
+        method: 'POST',
+        headers: { 'x-amz-target': 'AmazonSSM.GetParameter' },
+        body: JSON.stringify({ Name: 5 }),
+      });
+      expect(response.status).toBe(200);
+      expect(seen).toEqual([{ Name: 5 }]);
+    } finally {
+      await loose.close();
+    }
   });
 
   it('refuses a call to a service it does not provide, so nothing reaches AWS', async () => {
