@@ -6,6 +6,7 @@
  *   upload    a ratings batch into the running instance's bucket (`npm run upload -- <file>`)
  *   runs      the run history (`npm run runs`)
  *   alarm     list the rollback alarms, or set one's state (`aws cloudwatch set-alarm-state`, locally)
+ *   verify-aws  in your AWS account: the built-ins, the serving pipeline and the recommend path, then cleanup
  *
  * Arguments are parsed with node:util parseArgs (no dependency for a handful of flags). Exit codes are
  * listed in USAGE.
@@ -16,6 +17,7 @@ import { EXIT, UsageError, type ParsedArgs } from './cli-args';
 import { alarmCommand, runsCommand, uploadCommand } from './client-commands';
 import { prepareCommand } from './prepare-command';
 import { startCommand } from './start-command';
+import { verifyAwsCommand } from './verify-aws/command';
 
 export const USAGE = `Usage: reelflow <command> [options]
 
@@ -33,6 +35,9 @@ export const USAGE = `Usage: reelflow <command> [options]
   upload    <file|folder> [--home <folder>]      add ratings to the running instance (starts a run)
   runs      [--home <folder>] [--json]            the run history
   alarm     [<name>|5xx|latency|api] [--state ALARM|OK] [--reason <text>] [--home <folder>]
+  verify-aws  [--region <r>] [--profile <p>] [--stack <name>] [--config <file.json>]
+              in your AWS account (the deployed stack): one tiny FM and k-NN training job, the pre/knn/post
+              endpoint and the recommend handler on it, then deletes all it created (~15 min, < 1 USD)
 
 Exit codes: 0 done, 1 failed, 2 data rejected by validation, 3 candidate rejected (gate or approval),
 4 deployment rolled back, 64 usage error.`;
@@ -57,6 +62,9 @@ export async function main(argv: string[]): Promise<void> {
         process.exitCode = await alarmCommand(
           parse(rest, { ...HOME_OPTIONS, state: { type: 'string' }, reason: { type: 'string' } }, true),
         );
+        return;
+      case 'verify-aws':
+        process.exitCode = await verifyAwsCommand(parse(rest, VERIFY_AWS_OPTIONS));
         return;
       case undefined:
       case '-h':
@@ -103,6 +111,13 @@ const PREPARE_OPTIONS = {
   out: { type: 'string' },
   config: { type: 'string' },
   format: { type: 'string' },
+} as const;
+
+const VERIFY_AWS_OPTIONS = {
+  region: { type: 'string' },
+  profile: { type: 'string' },
+  stack: { type: 'string' },
+  config: { type: 'string' },
 } as const;
 
 function parse(args: string[], options: Options, positionals = false): ParsedArgs {
