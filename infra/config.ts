@@ -288,6 +288,53 @@ export function totalDeploymentWaitSeconds(deployment: DeploymentConfig, instanc
   );
 }
 
+/** One SageMaker instance quota a deployment needs, by its name in Service Quotas. */
+export interface SageMakerQuotaNeed {
+  /** The quota's name in Service Quotas, e.g. `ml.m5.large for endpoint usage`. */
+  readonly quotaName: string;
+  /** Instances a run needs at the same time. */
+  readonly instances: number;
+  /** Why that many. */
+  readonly reason: string;
+}
+
+/**
+ * The SageMaker instance quotas a run needs with this config (new accounts often start at 0 or 1 for some
+ * types; a job or endpoint above its quota fails with ResourceLimitExceeded). Training jobs run one after
+ * the other; the candidate and production transforms run in parallel; a blue/green update runs the new
+ * fleet beside the old one.
+ */
+export function sageMakerQuotaNeeds(
+  config: Pick<DeployConfig, 'training' | 'transform' | 'endpoint'>,
+): SageMakerQuotaNeed[] {
+  const { training, transform, endpoint } = config;
+  const trainingUsage = training.useSpot ? 'spot training job usage' : 'training job usage';
+  const trainingNeeds = new Map<string, number>();
+  for (const [type, count] of [
+    [training.fmInstanceType, training.fmInstanceCount],
+    [training.knnInstanceType, training.knnInstanceCount],
+  ] as const) {
+    trainingNeeds.set(type, Math.max(trainingNeeds.get(type) ?? 0, count));
+  }
+  return [
+    ...[...trainingNeeds].map(([type, instances]) => ({
+      quotaName: `${type} for ${trainingUsage}`,
+      instances,
+      reason: 'FM and k-NN training jobs run one after the other',
+    })),
+    {
+      quotaName: `${transform.instanceType} for transform job usage`,
+      instances: 2 * transform.instanceCount,
+      reason: 'the candidate and production batch transforms run in parallel',
+    },
+    {
+      quotaName: `${endpoint.instanceType} for endpoint usage`,
+      instances: 2 * endpoint.instanceCount,
+      reason: 'a blue/green update runs the new fleet beside the old one',
+    },
+  ];
+}
+
 /** Rules that span keys; each issue is attached to the key the operator has to change. */
 function checkCrossFieldRules(config: DeployConfig, ctx: z.RefinementCtx): void {
   const { deployment, endpoint, training, ml } = config;

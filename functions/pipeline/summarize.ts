@@ -177,6 +177,13 @@ export function s3RunReader(client: S3Client, bucket: string): RunReader {
   };
 }
 
+/** FailureDetails.message as the API takes it: 1 to 5,000 characters. */
+export function failureMessage(message: string): string {
+  const text = message.trim() || 'the Summarize action failed';
+  return text.length <= MAX_FAILURE_MESSAGE ? text : `${text.slice(0, MAX_FAILURE_MESSAGE - 3)}...`;
+}
+const MAX_FAILURE_MESSAGE = 5000;
+
 /** The CodePipeline adapter of JobReporter. */
 export function codePipelineReporter(client: CodePipelineClient): JobReporter {
   return {
@@ -185,7 +192,10 @@ export function codePipelineReporter(client: CodePipelineClient): JobReporter {
     },
     async fail(jobId, message) {
       await client.send(
-        new PutJobFailureResultCommand({ jobId, failureDetails: { type: 'JobFailed', message } }),
+        new PutJobFailureResultCommand({
+          jobId,
+          failureDetails: { type: 'JobFailed', message: failureMessage(message) },
+        }),
       );
     },
   };

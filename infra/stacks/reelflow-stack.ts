@@ -6,7 +6,7 @@ import type { Construct } from 'constructs';
 import { DeployWorkflow } from '../../pipeline/deploy-workflow';
 import { ReleasePipeline } from '../../pipeline/release-pipeline';
 import { RetrainWorkflow } from '../../pipeline/retrain-workflow';
-import { type DeployConfig, productionParameterName } from '../config';
+import { type DeployConfig, productionParameterName, sageMakerQuotaNeeds } from '../config';
 import { grantPrefixAccess } from '../constructs/bucket-grants';
 import { RUNS_PREFIX } from '../constructs/data-bucket';
 import { acknowledge } from '../constructs/nag-findings';
@@ -201,6 +201,12 @@ export class ReelflowStack extends Stack {
     new CfnOutput(this, 'ServingImageUri', {
       description: 'The pre/post image of this deployment (the pipeline builds it before Retrain)',
       value: servingImage.imageUri,
+    });
+    new CfnOutput(this, 'SageMakerQuotas', {
+      description: 'Service Quotas (SageMaker) a run needs at least; raise them before the first upload',
+      value: sageMakerQuotaNeeds(config)
+        .map((need) => `${need.quotaName} >= ${need.instances}`)
+        .join('; '),
     });
     // What `reelflow verify-aws` needs to run its one-off jobs exactly as the workflows do.
     new CfnOutput(this, 'TrainingRoleArn', {

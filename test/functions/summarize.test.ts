@@ -10,6 +10,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import type { RunSummary } from '../../functions/contracts';
 import {
   APPROVAL_TEXT_MAX,
+  failureMessage,
   handler,
   type RunReader,
   s3ConsoleUrl,
@@ -129,6 +130,14 @@ describe('s3ConsoleUrl', () => {
     ],
   ])('links the console of the partition of %s', (region, url) => {
     expect(s3ConsoleUrl('s3://bkt/k/r.html', region)).toBe(url);
+  });
+});
+
+describe('failureMessage', () => {
+  it('keeps the message within the 1 to 5,000 characters PutJobFailureResult takes', () => {
+    expect(failureMessage('x'.repeat(6000))).toHaveLength(5000);
+    expect(failureMessage('  ')).toBe('the Summarize action failed');
+    expect(failureMessage('no summary')).toBe('no summary');
   });
 });
 

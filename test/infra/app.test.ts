@@ -215,6 +215,25 @@ describe('ReelflowStack', () => {
     expect(JSON.stringify(outputs.UploadCommand.Value)).toMatch(/aws s3 cp .* s3:\/\/.*\/ratings\//);
   });
 
+  it('outputs the SageMaker quotas a run needs, blue/green fleets and parallel transforms included', () => {
+    expect(built.template.findOutputs('SageMakerQuotas').SageMakerQuotas.Value).toBe(
+      'ml.m5.xlarge for training job usage >= 1; ml.m5.xlarge for transform job usage >= 2; ' +
+        'ml.m5.large for endpoint usage >= 4',
+    );
+  });
+
+  it('outputs what reelflow verify-aws reads', () => {
+    expect(Object.keys(built.template.findOutputs('*'))).toEqual(
+      expect.arrayContaining([
+        'TrainingRoleArn',
+        'ModelRoleArn',
+        'DataKeyArn',
+        'EndpointName',
+        'ServingImageUri',
+      ]),
+    );
+  });
+
   describe('trigger', () => {
     it('starts a run for Object Created events under ratings/ of the data bucket', () => {
       built.template.hasResourceProperties('AWS::Events::Rule', {

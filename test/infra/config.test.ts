@@ -6,6 +6,7 @@ import {
   parseDeployConfig,
   productionParameterName,
   readConfigFromCdkJson,
+  sageMakerQuotaNeeds,
   totalDeploymentWaitSeconds,
   trafficShiftCount,
   VARIANT_NAME,
@@ -249,6 +250,31 @@ describe('parseDeployConfig', () => {
     expect(() =>
       parseDeployConfig({ endpoint: { instanceCount: 0 }, api: { stageName: 'bad stage' } }),
     ).toThrow(/reelflow\.endpoint\.instanceCount[\s\S]*reelflow\.api\.stageName/);
+  });
+});
+
+describe('sageMakerQuotaNeeds', () => {
+  it('counts both blue/green fleets, both parallel transforms and the larger training job', () => {
+    const config = parseDeployConfig({
+      training: { fmInstanceCount: 2, knnInstanceCount: 1 },
+      transform: { instanceType: 'ml.c5.xlarge', instanceCount: 1 },
+      endpoint: { instanceType: 'ml.m5.large', instanceCount: 2 },
+    });
+    expect(sageMakerQuotaNeeds(config).map((n) => [n.quotaName, n.instances])).toEqual([
+      ['ml.m5.xlarge for training job usage', 2],
+      ['ml.c5.xlarge for transform job usage', 2],
+      ['ml.m5.large for endpoint usage', 4],
+    ]);
+  });
+
+  it('names the spot quota when training uses spot, one per training instance type', () => {
+    const config = parseDeployConfig({
+      training: { useSpot: true, maxWaitSeconds: 20_000, knnInstanceType: 'ml.c5.2xlarge' },
+    });
+    expect(sageMakerQuotaNeeds(config).slice(0, 2)).toEqual([
+      expect.objectContaining({ quotaName: 'ml.m5.xlarge for spot training job usage', instances: 1 }),
+      expect.objectContaining({ quotaName: 'ml.c5.2xlarge for spot training job usage', instances: 1 }),
+    ]);
   });
 });
 
