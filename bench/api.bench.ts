@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import autocannon from 'autocannon';
-import { readConfigFromCdkJson } from '../infra/config';
+import { readConfigFromCdkJson } from '../pipeline/config';
 import { fixedApprover } from '../local/approval';
 import { LocalRuntime } from '../local/runtime';
 

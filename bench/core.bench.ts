@@ -37,7 +37,7 @@ const MAX_ONE_HOT_RECORD = 128;
 import { serveUsers } from '../functions/core/serving/pipeline';
 import { directorySink } from '../functions/core/sink';
 import { splitRowsOf } from '../functions/core/split';
-import { writeSyntheticRatings } from '../functions/core/synthetic';
+import { writeSyntheticRatings } from '../local/sample/synthetic';
 
 const { values } = parseArgs({
   options: {

@@ -13,11 +13,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCorePath } from '../functions/core/core-path';
+import { runCorePath } from './core-path';
 import { fileSource } from '../functions/core/ingest';
 import { directorySink } from '../functions/core/sink';
-import { writeSyntheticRatings } from '../functions/core/synthetic';
-import { readConfigFromCdkJson } from '../infra/config';
+import { writeSyntheticRatings } from '../local/sample/synthetic';
+import { readConfigFromCdkJson } from '../pipeline/config';
 
 const ROOT = join(__dirname, '..');
 const CLI = join(ROOT, 'local', 'bin', 'reelflow.js');

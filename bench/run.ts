@@ -21,7 +21,7 @@ const { values } = parseArgs({
 });
 
 const ROOT = join(__dirname, '..');
-/** Runs a .ts file with the Node 20 polyfills and tsx, as the reelflow command does. */
+/** Runs a .ts file through tsx, as the reelflow command does. */
 const RUN_TS = join(ROOT, 'local', 'bin', 'run-ts.js');
 
 /** Runs a bench script in a child process; returns its last stdout line parsed as JSON. */

@@ -1,13 +1,13 @@
 /**
  * Rewrites the shipped sample data set, local/sample/{ratings.csv,movies.csv}, from the seeded
- * generator in functions/core/synthetic.ts (`npm run sample`, or `npx tsx local/generate-sample.ts`).
- * The output is byte-identical on every run; test/core/synthetic.test.ts checks the committed files
+ * generator in local/sample/synthetic.ts (`npm run sample`, or `npx tsx local/generate-sample.ts`).
+ * The output is byte-identical on every run; test/local/sample/synthetic.test.ts checks the committed files
  * against a fresh generation, so run this after any change to the generator and commit both files.
  */
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateSample } from '../functions/core/synthetic';
+import { generateSample } from './sample/synthetic';
 
 const dir = join(__dirname, 'sample');
 const { ratingsCsv, moviesCsv } = generateSample();

@@ -1,6 +1,6 @@
 /**
  * The ML settings of a reelflow run: ingestion policy, split, encoding, hyperparameters, evaluation
- * and gate. One typed, validated object with documented defaults; the CDK app (infra/config.ts)
+ * and gate. One typed, validated object with documented defaults; the CDK app (pipeline/config.ts)
  * embeds it under `ml`, the local runtime reads the same file, so both paths train alike.
  *
  * Hyperparameter names are the SageMaker built-ins' own (`num_factors`, `mini_batch_size`, ...).

@@ -143,11 +143,6 @@ export function runUris(bucket: string, runId: string): RunUris {
   };
 }
 
-/** Key (without bucket) of a run's prepared artifacts, e.g. for listing or the Evaluate handler. */
-export function preparedKey(runId: string, path = ''): string {
-  return `runs/${runId}/prepared/${path}`;
-}
-
 function checkPart(value: string, what: string): void {
   if (!NAME.test(value)) {
     throw new RunLayoutError(

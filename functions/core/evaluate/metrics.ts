@@ -22,7 +22,6 @@ export type TestSet = ReadonlyMap<number, TestUser>;
 
 /** The per-user ranking metric families, in report order. */
 export const METRIC_FAMILIES = ['precision', 'recall', 'ndcg', 'hit_rate', 'mrr'] as const;
-export type MetricFamily = (typeof METRIC_FAMILIES)[number];
 
 /** Thrown when the test set or the options cannot be evaluated. */
 export class EvaluationInputError extends Error {

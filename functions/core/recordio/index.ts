@@ -5,24 +5,15 @@
  */
 export * from './types';
 export * from './errors';
-export { VALUES_KEY, decodeRecord, encodeRecord } from './protobuf';
+export { decodeRecord, encodeRecord } from './protobuf';
 export {
-  MAX_RECORD_BYTES,
   RECORDIO_MAGIC,
   countRecordIORecords,
   frameRecord,
-  framedSize,
   iterateRecordIO,
   iterateRecordIOPayloads,
-  padOf,
   readRecordIO,
   writeRecordIO,
 } from './framing';
 export { FramedRowEncoder, encodeDenseRowFramed, encodeSparseRowFramed } from './row-encoder';
-export {
-  MemoryShardedRecordIOWriter,
-  ShardedRecordIOWriter,
-  shardFileName,
-  type FramedRecordSink,
-  type ShardedRecordIOWriterOptions,
-} from './sharded-writer';
+export { MemoryShardedRecordIOWriter, ShardedRecordIOWriter, shardFileName } from './sharded-writer';

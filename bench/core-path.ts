@@ -3,22 +3,24 @@
  * prepare → local FM training → vectors + serving bundle → exact k-NN → serve every test user through
  * pre/k-NN/post → evaluate against production and the baselines.
  *
- * `reelflow prepare`, the core tests and the benchmarks use it. The local runtime (`npm start`) runs
- * these same steps as the Task states of the synthesized state machines instead.
+ * Tooling, not product: the benchmarks use it as the reference the local runtime is measured against
+ * (e2e.bench.ts), and test/bench/core-path.test.ts checks the whole core on the bundled sample with it.
+ * The local runtime (`npm start`) runs these same steps as the Task states of the synthesized state
+ * machines instead; product code never imports this file.
  */
-import type { ServedRecommendation } from '../contracts';
-import { buildVectors } from './build-vectors';
-import type { MlConfig } from './config';
-import { runEvaluation, type RunEvaluationOutput } from './evaluate/run-evaluation';
-import { trainFm, type EpochReport } from './fm/train';
-import type { RatingSource } from './ingest';
-import { buildKnnIndex, type KnnIndex } from './knn';
-import { prepareRun, type PrepareProgress, type PrepareRunResult } from './prepare';
-import type { ServingBundle } from './serving/bundle';
-import { serveUsers } from './serving/pipeline';
-import type { ArtifactSink } from './sink';
-import { splitRowsOf } from './split';
-import type { FmModel } from './types';
+import type { ServedRecommendation } from '../functions/contracts';
+import { buildVectors } from '../functions/core/build-vectors';
+import type { MlConfig } from '../functions/core/config';
+import { runEvaluation, type RunEvaluationOutput } from '../functions/core/evaluate/run-evaluation';
+import { trainFm, type EpochReport } from '../functions/core/fm/train';
+import type { RatingSource } from '../functions/core/ingest';
+import { buildKnnIndex, type KnnIndex } from '../functions/core/knn';
+import { prepareRun, type PrepareProgress, type PrepareRunResult } from '../functions/core/prepare';
+import type { ServingBundle } from '../functions/core/serving/bundle';
+import { serveUsers } from '../functions/core/serving/pipeline';
+import type { ArtifactSink } from '../functions/core/sink';
+import { splitRowsOf } from '../functions/core/split';
+import type { FmModel } from '../functions/core/types';
 
 /** A served model version: its bundle and its k-NN index (what an endpoint fleet holds). */
 export interface ServedVersion {

@@ -3,17 +3,17 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { parseMlConfig } from '../../functions/core/config';
-import { prepareTestSet, evaluateLists, type TestSet } from '../../functions/core/evaluate/metrics';
+import { parseMlConfig } from '../../../functions/core/config';
+import { prepareTestSet, evaluateLists, type TestSet } from '../../../functions/core/evaluate/metrics';
 import {
   countMovies,
   popularityRecommendations,
   randomRecommendations,
   type RecommendationLists,
-} from '../../functions/core/evaluate/recommend';
-import { bufferSource, ingestRatings } from '../../functions/core/ingest';
-import { Rng } from '../../functions/core/random';
-import { splitRatings } from '../../functions/core/split';
+} from '../../../functions/core/evaluate/recommend';
+import { bufferSource, ingestRatings } from '../../../functions/core/ingest';
+import { Rng } from '../../../functions/core/random';
+import { splitRatings } from '../../../functions/core/split';
 import {
   GENRES,
   generateSample,
@@ -22,11 +22,11 @@ import {
   SyntheticOptionsError,
   SyntheticWorld,
   writeSyntheticRatings,
-} from '../../functions/core/synthetic';
-import type { Ratings } from '../../functions/core/types';
+} from '../../../local/sample/synthetic';
+import type { Ratings } from '../../../functions/core/types';
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
-const sampleDir = join(__dirname, '../../local/sample');
+const sampleDir = join(__dirname, '../../../local/sample');
 const cfg = parseMlConfig({});
 
 describe('shipped sample (local/sample)', () => {

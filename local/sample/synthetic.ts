@@ -3,6 +3,9 @@
  * (`local/sample/`), and data sets of any size for benchmarks and scale tests. Same options, same
  * bytes, on every machine (seeded `Rng`, integer-exact formatting).
  *
+ * Tooling, not product: local/generate-sample.ts, `reelflow verify-aws`, the benchmarks and the tests
+ * use it; nothing under functions/ imports it.
+ *
  * The world:
  * - movies: a genre mix (a primary genre, sometimes one or two more) and a Zipf-like popularity over a
  *   random permutation of the catalog (a long tail: a few movies collect most ratings);
@@ -12,7 +15,7 @@
  *   of that genre (Zipf over the movie's popularity rank inside the genre, so every genre has its own
  *   hits and tail), otherwise a movie drawn by overall popularity. Popularity alone therefore predicts
  *   part of every user's choices (it beats random), while a model that learns users' tastes predicts
- *   much more (see test/core/synthetic.test.ts);
+ *   much more (see test/local/sample/synthetic.test.ts);
  * - ratings (MovieLens half stars, 0.5..5; some users give whole stars only) rise with how well the
  *   movie matches the user's taste, plus user and movie biases and noise;
  * - timestamps increase per user (sessions of a few minutes, days between them), so the temporal split
@@ -25,7 +28,7 @@ import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { Rng } from './random';
+import { Rng } from '../../functions/core/random';
 
 /** Options of the generator. Every field has a default (`SYNTHETIC_DEFAULTS`). */
 export interface SyntheticOptions {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseMlConfig } from '../../functions/core/config';
-import { runCorePath, type CorePathResult } from '../../functions/core/core-path';
+import { runCorePath, type CorePathResult } from '../../bench/core-path';
 import { readFmModelTarGz, writeFmModelTarGz } from '../../functions/core/fm/artifact';
 import { fmExamplesFromRecordIO } from '../../functions/core/fm/encode';
 import { fileSources } from '../../functions/core/ingest';
