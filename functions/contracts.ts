@@ -111,14 +111,6 @@ export interface ProductionRecord {
   readonly metrics: Record<string, number>;
 }
 
-/** Input of the Evaluate task. */
-export interface EvaluateInput {
-  readonly runId: string;
-  readonly prepared: PrepareResult;
-  /** The production record, or null before the first deployment. */
-  readonly production: ProductionRecord | null;
-}
-
 /** Result of the Evaluate task (stored at `$.evaluation`); the Gate state reads `gate.passed`. */
 export interface EvaluateResult {
   readonly gate: { readonly passed: boolean; readonly reasons: string[] };

@@ -13,7 +13,7 @@ import {
   type InvokeEndpointCommandOutput,
   SageMakerRuntimeClient,
 } from '@aws-sdk/client-sagemaker-runtime';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { z } from 'zod';
 import { type RecommendResponse, SERVING_CONTENT_TYPES } from '../contracts';
 import { MAX_TAGGED_USER_ID } from '../core/serving/user-tags';
@@ -21,6 +21,8 @@ import { requireEnv } from '../common/env';
 import { toError } from '../common/errors';
 import { logger } from '../common/logger';
 import { metrics, MetricUnit } from '../common/metrics';
+import { observed } from '../common/observability';
+import { tracer } from '../common/tracer';
 
 export const MISSING_USER_MESSAGE = 'Missing user_id query string parameter';
 export const NO_MODEL_MESSAGE = 'No model is deployed yet';
@@ -148,16 +150,14 @@ export function sageMakerInvoker(client: SageMakerRuntimeClient, endpointName: s
 
 // Built once per container. maxAttempts 2 = one retry (throttling and transient errors), and a short
 // request timeout, so a slow endpoint answers 503 well inside API Gateway's 29 s limit.
-const client = new SageMakerRuntimeClient({
-  maxAttempts: 2,
-  requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 },
-});
+const client = tracer.captureAWSv3Client(
+  new SageMakerRuntimeClient({
+    maxAttempts: 2,
+    requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 },
+  }),
+);
 
-export const handler = async (
-  event: APIGatewayProxyEvent,
-  context?: Context,
-): Promise<APIGatewayProxyResult> => {
-  if (context) logger.addContext(context);
+export const handler = observed(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
   try {
     return await recommend(event, sageMakerInvoker(client, requireEnv('ENDPOINT_NAME')));
   } catch (error) {
@@ -165,7 +165,5 @@ export const handler = async (
     logger.error('recommend handler failed', { error: toError(error) });
     metrics.addMetric('RecommendErrors', MetricUnit.Count, 1);
     return json(503, { message: UNAVAILABLE_MESSAGE });
-  } finally {
-    metrics.publishStoredMetrics();
   }
-};
+});

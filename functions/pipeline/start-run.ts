@@ -16,8 +16,11 @@ import { CodePipelineClient, StartPipelineExecutionCommand } from '@aws-sdk/clie
 import type { EventBridgeEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { requireEnv } from '../common/env';
+import { toError } from '../common/errors';
 import { logger } from '../common/logger';
 import { metrics, MetricUnit } from '../common/metrics';
+import { observed } from '../common/observability';
+import { tracer } from '../common/tracer';
 import { encodeTriggerKey, MAX_VARIABLE_VALUE } from '../core/run-layout';
 
 /** CodePipeline's limit on a pipeline variable's value. */
@@ -132,9 +135,9 @@ export function codePipelineStarter(client: CodePipelineClient): PipelineStarter
   };
 }
 
-const client = new CodePipelineClient({});
+const client = tracer.captureAWSv3Client(new CodePipelineClient({}));
 
-export const handler = async (event: ObjectCreatedEvent): Promise<StartRunResult> => {
+export const handler = observed(async (event: ObjectCreatedEvent): Promise<StartRunResult> => {
   try {
     const result = await startRun(
       event,
@@ -155,10 +158,8 @@ export const handler = async (event: ObjectCreatedEvent): Promise<StartRunResult
     return result;
   } catch (error) {
     // Rethrown: the asynchronous invocation retries, then lands in the dead-letter queue.
-    logger.error('could not start a run', { error: error as Error, eventId: event.id });
+    logger.error('could not start a run', { error: toError(error), eventId: event.id });
     metrics.addMetric('RunStartFailures', MetricUnit.Count, 1);
     throw error;
-  } finally {
-    metrics.publishStoredMetrics();
   }
-};
+});

@@ -27,7 +27,9 @@ import { s3ClientConfig } from '../common/s3-io';
 import { toError } from '../common/errors';
 import { logger } from '../common/logger';
 import { metrics, MetricUnit } from '../common/metrics';
+import { observed } from '../common/observability';
 import { parseS3Uri, runKey } from '../common/s3-uri';
+import { tracer } from '../common/tracer';
 
 /** CodePipeline's limit on a manual approval's CustomData. */
 export const APPROVAL_TEXT_MAX = 500;
@@ -201,25 +203,21 @@ export function codePipelineReporter(client: CodePipelineClient): JobReporter {
   };
 }
 
-const s3 = new S3Client(s3ClientConfig());
-const codePipeline = new CodePipelineClient({});
+const s3 = tracer.captureAWSv3Client(new S3Client(s3ClientConfig()));
+const codePipeline = tracer.captureAWSv3Client(new CodePipelineClient({}));
 
-export const handler = async (event: CodePipelineEvent): Promise<void> => {
+export const handler = observed(async (event: CodePipelineEvent): Promise<void> => {
   const reporter = codePipelineReporter(codePipeline);
+  let reader: RunReader;
+  let region: string;
   try {
-    let reader: RunReader;
-    let region: string;
-    try {
-      reader = s3RunReader(s3, requireEnv('DATA_BUCKET'));
-      region = requireEnv('AWS_REGION');
-    } catch (error) {
-      // A broken binding must still fail the job, or the approval stage would wait for its timeout.
-      logger.error('summarize is misconfigured', { error: toError(error) });
-      await reporter.fail(event['CodePipeline.job'].id, toError(error).message);
-      return;
-    }
-    await handleJob(event, { reader, reporter, region });
-  } finally {
-    metrics.publishStoredMetrics();
+    reader = s3RunReader(s3, requireEnv('DATA_BUCKET'));
+    region = requireEnv('AWS_REGION');
+  } catch (error) {
+    // A broken binding must still fail the job, or the approval stage would wait for its timeout.
+    logger.error('summarize is misconfigured', { error: toError(error) });
+    await reporter.fail(event['CodePipeline.job'].id, toError(error).message);
+    return;
   }
-};
+  await handleJob(event, { reader, reporter, region });
+});

@@ -9,8 +9,11 @@ import { z } from 'zod';
 import type { BuildVectorsResult, PrepareResult } from '../contracts';
 import { requireEnv } from '../common/env';
 import { logger } from '../common/logger';
+import { metrics, MetricUnit } from '../common/metrics';
+import { observed } from '../common/observability';
 import { getObjectBytes, getObjectText, s3ClientConfig, s3Sink } from '../common/s3-io';
 import { parseS3Uri, runKey } from '../common/s3-uri';
+import { tracer } from '../common/tracer';
 import { buildVectors as buildVectorsCore } from '../core/build-vectors';
 import { parseMlConfig } from '../core/config';
 import { readFmModelTarGz } from '../core/fm/artifact';
@@ -69,7 +72,10 @@ export async function buildVectors(
   };
 }
 
-const s3 = new S3Client(s3ClientConfig());
+const s3 = tracer.captureAWSv3Client(new S3Client(s3ClientConfig()));
 
-export const handler = (event: BuildVectorsEvent): Promise<BuildVectorsResult> =>
-  buildVectors(event, { s3, bucket: requireEnv('DATA_BUCKET') });
+export const handler = observed(async (event: BuildVectorsEvent): Promise<BuildVectorsResult> => {
+  const result = await buildVectors(event, { s3, bucket: requireEnv('DATA_BUCKET') });
+  metrics.addMetric('VectorsBuilt', MetricUnit.Count, 1);
+  return result;
+});

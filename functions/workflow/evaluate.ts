@@ -13,8 +13,10 @@ import { logger } from '../common/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { metrics, MetricUnit } from '../common/metrics';
 import { METRICS_NAMESPACE } from '../common/namespace';
+import { observed } from '../common/observability';
 import { getObjectBytes, getObjectText, getPrefixTexts, s3ClientConfig, s3Sink } from '../common/s3-io';
 import { parseS3Uri, runKey } from '../common/s3-uri';
+import { tracer } from '../common/tracer';
 import { parseMlConfig } from '../core/config';
 import { decodeTriggerKey } from '../core/run-layout';
 import { parseServedLines, runEvaluation } from '../core/evaluate/run-evaluation';
@@ -153,6 +155,7 @@ function emitModelMetrics(
     namespace: METRICS_NAMESPACE,
     serviceName: 'reelflow',
     defaultDimensions: { Model: model, RunId: runId },
+    logger,
   });
   for (const [name, value] of Object.entries(values)) {
     if (Number.isFinite(value)) modelMetrics.addMetric(cloudWatchMetricName(name), MetricUnit.NoUnit, value);
@@ -160,14 +163,10 @@ function emitModelMetrics(
   modelMetrics.publishStoredMetrics();
 }
 
-const s3 = new S3Client(s3ClientConfig());
+const s3 = tracer.captureAWSv3Client(new S3Client(s3ClientConfig()));
 
-export const handler = async (event: EvaluateEvent): Promise<EvaluateResult> => {
-  try {
-    const result = await evaluate(event, { s3, bucket: requireEnv('DATA_BUCKET') });
-    metrics.addMetric(result.gate.passed ? 'CandidatesPassed' : 'CandidatesRejected', MetricUnit.Count, 1);
-    return result;
-  } finally {
-    metrics.publishStoredMetrics();
-  }
-};
+export const handler = observed(async (event: EvaluateEvent): Promise<EvaluateResult> => {
+  const result = await evaluate(event, { s3, bucket: requireEnv('DATA_BUCKET') });
+  metrics.addMetric(result.gate.passed ? 'CandidatesPassed' : 'CandidatesRejected', MetricUnit.Count, 1);
+  return result;
+});

@@ -21,7 +21,9 @@ import type { NothingToDoSummary, PrepareOutcome, RunTrigger } from '../contract
 import { requireEnv } from '../common/env';
 import { logger } from '../common/logger';
 import { metrics, MetricUnit } from '../common/metrics';
+import { observed } from '../common/observability';
 import { listObjects, s3ClientConfig, s3RatingSources, s3Sink, type ListedObject } from '../common/s3-io';
+import { tracer } from '../common/tracer';
 import { parseMlConfig, type MlConfig } from '../core/config';
 import { DataRejectedError } from '../core/ingest';
 import { prepareRun } from '../core/prepare';
@@ -101,10 +103,11 @@ export async function prepare(event: PrepareEvent, deps: PrepareDeps): Promise<P
     sink: s3Sink(deps.s3, deps.bucket, `runs/${runId}/prepared/`),
     config,
     onProgress: (e) => {
-      if (e.stage !== 'ingest') logger.info(`prepare ${e.stage}`, { runId, detail: e.detail });
+      if (e.stage !== 'ingest') logger.info('prepare progress', { runId, stage: e.stage, detail: e.detail });
     },
   });
-  logger.info('prepare finished', { runId, message: report.message });
+  // Not `message`: the logger reserves that key and would drop it.
+  logger.info('prepare finished', { runId, report: report.message });
   return {
     runId,
     attempt,
@@ -122,9 +125,9 @@ export async function prepare(event: PrepareEvent, deps: PrepareDeps): Promise<P
   };
 }
 
-const s3 = new S3Client(s3ClientConfig());
+const s3 = tracer.captureAWSv3Client(new S3Client(s3ClientConfig()));
 
-export const handler = async (event: PrepareEvent): Promise<PrepareOutcome> => {
+export const handler = observed(async (event: PrepareEvent): Promise<PrepareOutcome> => {
   try {
     const result = await prepare(event, {
       s3,
@@ -139,7 +142,5 @@ export const handler = async (event: PrepareEvent): Promise<PrepareOutcome> => {
       logger.warn('data rejected', { report: error.report });
     }
     throw error;
-  } finally {
-    metrics.publishStoredMetrics();
   }
-};
+});

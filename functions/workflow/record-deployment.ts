@@ -17,7 +17,9 @@ import { requireEnv } from '../common/env';
 import { s3ClientConfig } from '../common/s3-io';
 import { logger } from '../common/logger';
 import { metrics, MetricUnit } from '../common/metrics';
+import { observed } from '../common/observability';
 import { runKey } from '../common/s3-uri';
+import { tracer } from '../common/tracer';
 
 /** Largest value of a standard-tier SSM parameter. */
 export const PARAMETER_MAX_CHARS = 4096;
@@ -200,29 +202,25 @@ export function awsRecordStores(deps: {
   };
 }
 
-const s3 = new S3Client(s3ClientConfig());
-const ssm = new SSMClient({});
+const s3 = tracer.captureAWSv3Client(new S3Client(s3ClientConfig()));
+const ssm = tracer.captureAWSv3Client(new SSMClient({}));
 
-export const handler = async (input: RecordDeploymentInput): Promise<RecordDeploymentResult> => {
-  try {
-    const result = await recordDeployment(
-      input,
-      awsRecordStores({
-        s3,
-        ssm,
-        bucket: requireEnv('DATA_BUCKET'),
-        parameterName: requireEnv('PRODUCTION_PARAMETER'),
-        parameterKeyId: requireEnv('PARAMETER_KEY_ID'),
-      }),
-      { endpointName: requireEnv('ENDPOINT_NAME'), now: () => new Date() },
-    );
-    logger.info('deployment recorded', { record: result.record });
-    const metric = { deployed: 'Deployments', 'rolled-back': 'Rollbacks', failed: 'DeploymentFailures' }[
-      result.record.outcome
-    ];
-    metrics.addMetric(metric, MetricUnit.Count, 1);
-    return result;
-  } finally {
-    metrics.publishStoredMetrics();
-  }
-};
+export const handler = observed(async (input: RecordDeploymentInput): Promise<RecordDeploymentResult> => {
+  const result = await recordDeployment(
+    input,
+    awsRecordStores({
+      s3,
+      ssm,
+      bucket: requireEnv('DATA_BUCKET'),
+      parameterName: requireEnv('PRODUCTION_PARAMETER'),
+      parameterKeyId: requireEnv('PARAMETER_KEY_ID'),
+    }),
+    { endpointName: requireEnv('ENDPOINT_NAME'), now: () => new Date() },
+  );
+  logger.info('deployment recorded', { record: result.record });
+  const metric = { deployed: 'Deployments', 'rolled-back': 'Rollbacks', failed: 'DeploymentFailures' }[
+    result.record.outcome
+  ];
+  metrics.addMetric(metric, MetricUnit.Count, 1);
+  return result;
+});

@@ -10,6 +10,7 @@ import { requireEnv } from '../common/env';
 import { toError } from '../common/errors';
 import { logger } from '../common/logger';
 import { metrics, MetricUnit } from '../common/metrics';
+import { observed } from '../common/observability';
 
 /** Thrown when the API does not serve the new version after every attempt. */
 export class SmokeTestError extends Error {
@@ -105,7 +106,7 @@ export function fetchGet(timeoutMs: number): HttpGet {
   };
 }
 
-export const handler = async (input: SmokeTestInput): Promise<SmokeTestResult> => {
+export const handler = observed(async (input: SmokeTestInput): Promise<SmokeTestResult> => {
   try {
     const result = await smokeTest(
       input,
@@ -124,7 +125,5 @@ export const handler = async (input: SmokeTestInput): Promise<SmokeTestResult> =
   } catch (error) {
     metrics.addMetric('SmokeTestsFailed', MetricUnit.Count, 1);
     throw error;
-  } finally {
-    metrics.publishStoredMetrics();
   }
-};
+});

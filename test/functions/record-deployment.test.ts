@@ -1,6 +1,6 @@
 import './quiet-powertools';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { AccessDeniedException, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   DeploymentRecordError,
@@ -308,14 +308,28 @@ describe('handler', () => {
   });
 
   it('fails, without writing the run record, when SSM refuses the production record', async () => {
-    ssm.on(PutParameterCommand).rejects(new Error('AccessDeniedException'));
-    await expect(handler(deployed)).rejects.toThrow('AccessDeniedException');
+    const message = 'not authorized to perform ssm:PutParameter';
+    ssm
+      .on(PutParameterCommand)
+      .rejects(new AccessDeniedException({ $metadata: {}, message, Message: message }));
+    // The name is what the workflow's Retry and Catch match: it must come through unchanged.
+    await expect(handler(deployed)).rejects.toMatchObject({ name: 'AccessDeniedException' });
     expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
   });
 
   it('fails when S3 refuses the run record', async () => {
-    s3.on(PutObjectCommand).rejects(new Error('SlowDown'));
-    await expect(handler({ outcome: 'failed', state: { runId: RUN } })).rejects.toThrow('SlowDown');
+    // S3 does not model SlowDown: the SDK throws its service exception with that name.
+    s3.on(PutObjectCommand).rejects(
+      new S3ServiceException({
+        name: 'SlowDown',
+        $fault: 'server',
+        $metadata: { httpStatusCode: 503 },
+        message: 'Please reduce your request rate.',
+      }),
+    );
+    await expect(handler({ outcome: 'failed', state: { runId: RUN } })).rejects.toMatchObject({
+      name: 'SlowDown',
+    });
     expect(ssm.commandCalls(PutParameterCommand)).toHaveLength(0);
   });
 

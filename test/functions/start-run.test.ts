@@ -1,5 +1,9 @@
 import './quiet-powertools';
-import { CodePipelineClient, StartPipelineExecutionCommand } from '@aws-sdk/client-codepipeline';
+import {
+  CodePipelineClient,
+  PipelineNotFoundException,
+  StartPipelineExecutionCommand,
+} from '@aws-sdk/client-codepipeline';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   handler,
@@ -10,6 +14,7 @@ import {
   startRun,
   type PipelineStarter,
 } from '../../functions/pipeline/start-run';
+import { metrics } from '../../functions/common/metrics';
 
 const BUCKET = 'reelflow-data-123456789012-eu-west-1';
 const settings = { pipelineName: 'reelflow-release', bucketName: BUCKET, prefix: 'ratings/' };
@@ -161,8 +166,16 @@ describe('handler', () => {
   });
 
   it('rethrows a StartPipelineExecution failure so the invocation is retried and dead-lettered', async () => {
-    codePipeline.on(StartPipelineExecutionCommand).rejects(new Error('PipelineNotFoundException'));
-    await expect(handler(event('ratings/u.data'))).rejects.toThrow('PipelineNotFoundException');
+    const publish = jest.spyOn(metrics, 'publishStoredMetrics');
+    codePipeline
+      .on(StartPipelineExecutionCommand)
+      .rejects(new PipelineNotFoundException({ $metadata: {}, message: 'reelflow-release not found' }));
+    await expect(handler(event('ratings/u.data'))).rejects.toMatchObject({
+      name: 'PipelineNotFoundException',
+    });
+    // The failure count still leaves the function (observed() flushes on the error path too).
+    expect(publish).toHaveBeenCalledTimes(1);
+    publish.mockRestore();
   });
 
   it('fails when StartPipelineExecution returns no execution id', async () => {

@@ -1,6 +1,7 @@
 import './quiet-powertools';
 import {
   CodePipelineClient,
+  InvalidJobStateException,
   PutJobFailureResultCommand,
   PutJobSuccessResultCommand,
 } from '@aws-sdk/client-codepipeline';
@@ -46,7 +47,7 @@ function summary(overrides: Partial<RunSummary> = {}): RunSummary {
 
 const readerOf = (files: Record<string, string>): RunReader => ({
   async readText(key) {
-    if (!(key in files)) throw new Error(`NoSuchKey: ${key}`);
+    if (!(key in files)) throw new NoSuchKey({ $metadata: {}, message: `NoSuchKey: ${key}` });
     return files[key];
   },
 });
@@ -230,8 +231,13 @@ describe('handler', () => {
 
   it('throws when CodePipeline cannot be told, so the failure is at least logged by Lambda', async () => {
     s3.on(GetObjectCommand).resolves(body(JSON.stringify(summary())));
-    codePipeline.on(PutJobSuccessResultCommand).rejects(new Error('InvalidJobStateException'));
+    codePipeline
+      .on(PutJobSuccessResultCommand)
+      .rejects(new InvalidJobStateException({ $metadata: {}, message: 'The job is not in progress.' }));
 
-    await expect(handler(job(JSON.stringify({ runId: RUN })))).rejects.toThrow('InvalidJobStateException');
+    await expect(handler(job(JSON.stringify({ runId: RUN })))).rejects.toMatchObject({
+      name: 'InvalidJobStateException',
+      message: 'The job is not in progress.',
+    });
   });
 });
