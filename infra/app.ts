@@ -5,7 +5,7 @@
  */
 import { App, type Environment, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { CONFIG_CONTEXT_KEY, type DeployConfig, parseDeployConfig } from './config';
+import { CONFIG_CONTEXT_KEY, type DeployConfig, parseDeployConfig } from '../pipeline/config';
 import { ReelflowDataStack } from './stacks/data-stack';
 import { ReelflowStack } from './stacks/reelflow-stack';
 

@@ -24,7 +24,6 @@ import * as path from 'node:path';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as codepipeline from 'aws-cdk-lib/aws-codepipeline';
-import * as actions from 'aws-cdk-lib/aws-codepipeline-actions';
 import type * as ecr from 'aws-cdk-lib/aws-ecr';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -40,31 +39,16 @@ import {
   executionArnFinding,
   resourceFinding,
   wildcardActionFinding,
-} from '../infra/constructs/nag-findings';
+} from './nag';
+import { PIPELINE_VARIABLES, releaseStages } from './release-stages';
+
+export { NO_TRIGGER, PIPELINE_VARIABLES, STAGES } from './release-stages';
 
 /** The repository root (the Source stage's snapshot). */
 const REPO_ROOT = path.resolve(__dirname, '..');
 
 /** What the source snapshot leaves out: dependencies, build output, VCS data and local run data. */
 export const SOURCE_EXCLUDES = ['node_modules', 'cdk.out', '.git', 'runs', '.reelflow', 'coverage'];
-
-/** The pipeline variables a run records: the upload that started it. */
-export const PIPELINE_VARIABLES = {
-  triggerKey: { defaultValue: 'manual', description: 'S3 key of the ratings upload that started the run' },
-  triggerVersionId: { defaultValue: 'unknown', description: 'S3 version id of that upload' },
-} as const;
-
-/**
- * The value of `triggerKey` that means "no upload started this run": the pipeline variable's default,
- * which the execution CodePipeline starts on creation carries. Stages after Source skip such a run.
- */
-export const NO_TRIGGER = PIPELINE_VARIABLES.triggerKey.defaultValue;
-
-/** The stages, in order. */
-export const STAGES = ['Source', 'Checks', 'Retrain', 'Approve', 'Deploy'] as const;
-
-/** The Summarize action's variables namespace (the approval action reads `#{Summary.approvalText}`). */
-export const SUMMARY_NAMESPACE = 'Summary';
 
 /** The serving image the Checks stage builds and pushes. */
 export interface ServingImageBuild {
@@ -76,8 +60,11 @@ export interface ServingImageBuild {
   readonly dockerfile: string;
 }
 
+/** Props of {@link ReleasePipeline}. */
 export interface ReleasePipelineProps {
+  /** The retrain state machine the Retrain stage starts (and waits for). */
   readonly retrain: sfn.IStateMachine;
+  /** The deploy state machine the Deploy stage starts (and waits for). */
   readonly deploy: sfn.IStateMachine;
   /** The Approve stage's Lambda invoke action (functions/pipeline/summarize.ts). */
   readonly summarize: lambda.IFunction;
@@ -110,7 +97,40 @@ export class ReleasePipeline extends Construct {
       exclude: SOURCE_EXCLUDES,
     });
 
-    const artifactBucket = new s3.Bucket(this, 'Artifacts', {
+    const artifactBucket = this.artifactBucket(props);
+
+    this.checks = this.checksProject(props);
+    this.imageBuild = this.servingImageBuild(props);
+
+    const source = new codepipeline.Artifact('Source');
+    this.pipeline = new codepipeline.Pipeline(this, 'Pipeline', {
+      pipelineType: codepipeline.PipelineType.V2,
+      executionMode: codepipeline.ExecutionMode.SUPERSEDED,
+      artifactBucket,
+      crossAccountKeys: false,
+      restartExecutionOnUpdate: false,
+      variables: Object.entries(PIPELINE_VARIABLES).map(
+        ([variableName, v]) =>
+          new codepipeline.Variable({
+            variableName,
+            defaultValue: v.defaultValue,
+            description: v.description,
+          }),
+      ),
+      stages: releaseStages({
+        ...props,
+        sourceAsset: this.sourceAsset,
+        source,
+        checks: this.checks,
+        imageBuild: this.imageBuild,
+      }),
+    });
+    this.acknowledgeFindings(props, artifactBucket);
+  }
+
+  /** The pipeline's artifact bucket: KMS, TLS only, versioned, access-logged, expiring after 90 days. */
+  private artifactBucket(props: ReleasePipelineProps): s3.Bucket {
+    return new s3.Bucket(this, 'Artifacts', {
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: props.key,
       bucketKeyEnabled: true,
@@ -124,8 +144,11 @@ export class ReleasePipeline extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
       lifecycleRules: [{ expiration: Duration.days(90), noncurrentVersionExpiration: Duration.days(7) }],
     });
+  }
 
-    this.checks = new codebuild.PipelineProject(this, 'Checks', {
+  /** The Checks project: buildspec.yml (lint, typecheck, tests, cdk synth) on an unprivileged host. */
+  private checksProject(props: ReleasePipelineProps): codebuild.PipelineProject {
+    return new codebuild.PipelineProject(this, 'Checks', {
       description: 'reelflow: lint, typecheck, tests and cdk synth before a run touches AWS',
       buildSpec: codebuild.BuildSpec.fromSourceFilename('buildspec.yml'),
       environment: {
@@ -146,110 +169,6 @@ export class ReleasePipeline extends Construct {
         },
       },
     });
-
-    this.imageBuild = this.servingImageBuild(props);
-
-    const source = new codepipeline.Artifact('Source');
-    const summarize = new actions.LambdaInvokeAction({
-      actionName: 'Summarize',
-      lambda: props.summarize,
-      userParameters: { runId: '#{codepipeline.PipelineExecutionId}' },
-      variablesNamespace: SUMMARY_NAMESPACE,
-      runOrder: 1,
-    });
-
-    this.pipeline = new codepipeline.Pipeline(this, 'Pipeline', {
-      pipelineType: codepipeline.PipelineType.V2,
-      executionMode: codepipeline.ExecutionMode.SUPERSEDED,
-      artifactBucket,
-      crossAccountKeys: false,
-      restartExecutionOnUpdate: false,
-      variables: Object.entries(PIPELINE_VARIABLES).map(
-        ([variableName, v]) =>
-          new codepipeline.Variable({
-            variableName,
-            defaultValue: v.defaultValue,
-            description: v.description,
-          }),
-      ),
-      stages: [
-        {
-          stageName: 'Source',
-          actions: [
-            new actions.S3SourceAction({
-              actionName: 'ProjectSource',
-              bucket: this.sourceAsset.bucket,
-              bucketKey: this.sourceAsset.s3ObjectKey,
-              trigger: actions.S3Trigger.NONE,
-              output: source,
-            }),
-          ],
-        },
-        {
-          stageName: 'Checks',
-          beforeEntry: skipWithoutTrigger('Checks'),
-          actions: [
-            new actions.CodeBuildAction({
-              actionName: 'Checks',
-              project: this.checks,
-              input: source,
-              runOrder: 1,
-            }),
-            new actions.CodeBuildAction({
-              actionName: 'ServingImage',
-              project: this.imageBuild,
-              input: source,
-              runOrder: 2,
-            }),
-          ],
-        },
-        {
-          stageName: 'Retrain',
-          beforeEntry: skipWithoutTrigger('Retrain'),
-          actions: [
-            new actions.StepFunctionInvokeAction({
-              actionName: 'Retrain',
-              stateMachine: props.retrain,
-              executionNamePrefix: 'retrain',
-              stateMachineInput: actions.StateMachineInput.literal({
-                runId: '#{codepipeline.PipelineExecutionId}',
-                trigger: { key: '#{variables.triggerKey}', versionId: '#{variables.triggerVersionId}' },
-              }),
-            }),
-          ],
-        },
-        {
-          stageName: 'Approve',
-          beforeEntry: skipWithoutTrigger('Approve'),
-          actions: [
-            summarize,
-            new actions.ManualApprovalAction({
-              actionName: 'Approve',
-              runOrder: 2,
-              notificationTopic: props.approvalTopic,
-              additionalInformation: summarize.variable('approvalText'),
-              externalEntityLink: summarize.variable('reportUrl'),
-              timeout: props.approvalTimeout,
-            }),
-          ],
-        },
-        {
-          stageName: 'Deploy',
-          beforeEntry: skipWithoutTrigger('Deploy'),
-          actions: [
-            new actions.StepFunctionInvokeAction({
-              actionName: 'Deploy',
-              stateMachine: props.deploy,
-              executionNamePrefix: 'deploy',
-              stateMachineInput: actions.StateMachineInput.literal({
-                runId: '#{codepipeline.PipelineExecutionId}',
-              }),
-            }),
-          ],
-        },
-      ],
-    });
-    this.acknowledgeFindings(props, artifactBucket);
   }
 
   /**
@@ -358,32 +277,4 @@ export class ReleasePipeline extends Construct {
     acknowledge(this, findings);
     acknowledgeFunctionVersions(this, [props.summarize]);
   }
-}
-
-/**
- * The entry condition of every stage after Source: enter only when an upload started the run
- * (`triggerKey` is not the default); otherwise skip the stage. VariableCheck is one of the two rule
- * types a SKIP result supports (with LambdaInvoke) and needs no resource.
- * @see https://docs.aws.amazon.com/codepipeline/latest/userguide/stage-conditions.html
- */
-export function skipWithoutTrigger(stageName: string): codepipeline.Conditions {
-  return {
-    conditions: [
-      {
-        result: codepipeline.Result.SKIP,
-        rules: [
-          new codepipeline.Rule({
-            name: `${stageName}HasTrigger`,
-            provider: 'VariableCheck',
-            version: '1',
-            configuration: {
-              Variable: '#{variables.triggerKey}',
-              Operator: 'NE',
-              Value: NO_TRIGGER,
-            },
-          }),
-        ],
-      },
-    ],
-  };
 }

@@ -11,9 +11,10 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import { type DeployConfig, productionParameterName } from '../infra/config';
-import { dataBucketName } from '../infra/constructs/data-bucket';
-import { rollbackAlarmNames } from '../infra/constructs/rollback-alarms';
+import { type DeployConfig } from './config';
+import { productionParameterName } from './names';
+import { dataBucketName } from './names';
+import { rollbackAlarmNames } from './names';
 import { DeployWorkflow } from './deploy-workflow';
 import { RetrainWorkflow } from './retrain-workflow';
 

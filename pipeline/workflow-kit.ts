@@ -1,6 +1,6 @@
 /**
- * The building blocks both reelflow workflows share: retry policies per integration, the SageMaker
- * task factory, the catch-everything helper and the state machine wrapper (logs, X-Ray, KMS).
+ * The building blocks both reelflow workflows share: retry policies per integration, the Lambda step
+ * and SageMaker task factories, the catch-everything helper and the state machine wrapper (logs, X-Ray, KMS).
  *
  * The workflows stay on JSONPath (the CDK default): the local runtime, aws-local-stepfunctions, has no
  * JSONata, and it runs these same definitions.
@@ -9,7 +9,9 @@ import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 
 /** Where a caught error goes in the state: `$.error` = `{ Error, Cause }`. */
@@ -102,19 +104,52 @@ export function guard<T extends Guardable>(
   return state;
 }
 
+/**
+ * A Lambda data step: the payload in, the handler's return value (not the Invoke envelope) at
+ * `resultPath`. Lambda's own transient errors are left to LAMBDA_RETRY, which the caller adds with guard().
+ */
+export function lambdaStep(
+  scope: Construct,
+  id: string,
+  fn: lambda.IFunction,
+  payload: Record<string, unknown>,
+  resultPath: string,
+): tasks.LambdaInvoke {
+  return new tasks.LambdaInvoke(scope, id, {
+    lambdaFunction: fn,
+    payloadResponseOnly: true,
+    retryOnServiceExceptions: false,
+    payload: sfn.TaskInput.fromObject(payload),
+    resultPath,
+  });
+}
+
 /** SageMaker API actions with an optimized Step Functions integration used here. */
 export type SageMakerAction =
   'createTrainingJob' | 'createTransformJob' | 'createModel' | 'createEndpointConfig' | 'createEndpoint';
 
+/** Props of {@link sageMakerTask}. */
 export interface SageMakerTaskProps {
+  /** The SageMaker API action the Task calls. */
   readonly action: SageMakerAction;
-  /** `.sync`: wait for the job to finish (training and transform jobs only). */
+  /**
+   * `.sync`: wait for the job to finish (training and transform jobs only).
+   * @default false
+   */
   readonly sync?: boolean;
   /** The API request, in ASL: keys ending in `.$` are JSONPaths. */
   readonly parameters: Record<string, unknown>;
+  /**
+   * ResultSelector of the Task: picks fields of the API response (keys ending in `.$` are JSONPaths).
+   * @default - the whole response
+   */
   readonly resultSelector?: Record<string, string>;
   /** @default - the result is discarded */
   readonly resultPath?: string;
+  /**
+   * Comment of the state.
+   * @default - none
+   */
   readonly comment?: string;
   /**
    * TimeoutSeconds of the Task: fails the state (into its Catch) when a `.sync` job outlives it.
@@ -144,11 +179,17 @@ export function sageMakerTask(scope: Construct, id: string, props: SageMakerTask
   });
 }
 
+/** Props of {@link workflowStateMachine}. */
 export interface WorkflowStateMachineProps {
+  /** The workflow's first state or fragment. */
   readonly definition: sfn.IChainable;
+  /** Encrypts the execution log group. */
   readonly key: kms.IKey;
+  /** Retention of the execution log group, days (one of CloudWatch Logs' values). */
   readonly logRetentionDays: number;
+  /** The execution timeout. */
   readonly timeout: Duration;
+  /** The state machine's comment (shown in the console). */
   readonly comment: string;
 }
 
@@ -178,38 +219,30 @@ export function workflowStateMachine(
   return stateMachine;
 }
 
-/** Anything with a role to add statements to (a state machine, a function). */
-export interface PolicyTarget {
-  addToRolePolicy(statement: iam.PolicyStatement): void;
-}
-
 /**
  * What a workflow role needs of the project key to start SageMaker resources encrypted with it: grants
  * that SageMaker creates for the resources (volumes, outputs), and DescribeKey.
  */
-export function grantKeyForSageMaker(role: PolicyTarget, key: kms.IKey): void {
-  role.addToRolePolicy(
-    new iam.PolicyStatement({
-      actions: ['kms:CreateGrant'],
-      resources: [key.keyArn],
-      conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
-    }),
-  );
-  role.addToRolePolicy(new iam.PolicyStatement({ actions: ['kms:DescribeKey'], resources: [key.keyArn] }));
+export function grantKeyForSageMaker(grantee: iam.IGrantable, key: kms.IKey): iam.Grant {
+  return iam.Grant.addToPrincipal({
+    grantee,
+    actions: ['kms:CreateGrant'],
+    resourceArns: [key.keyArn],
+    conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+  }).combine(iam.Grant.addToPrincipal({ grantee, actions: ['kms:DescribeKey'], resourceArns: [key.keyArn] }));
 }
 
 /** `actions` on the project key, only through `service` in this region (kms:ViaService). */
 export function grantKeyViaService(
-  role: PolicyTarget,
+  grantee: iam.IGrantable,
   key: kms.IKey,
   service: string,
   actions: string[],
-): void {
-  role.addToRolePolicy(
-    new iam.PolicyStatement({
-      actions,
-      resources: [key.keyArn],
-      conditions: { StringEquals: { 'kms:ViaService': `${service}.${Aws.REGION}.${Aws.URL_SUFFIX}` } },
-    }),
-  );
+): iam.Grant {
+  return iam.Grant.addToPrincipal({
+    grantee,
+    actions,
+    resourceArns: [key.keyArn],
+    conditions: { StringEquals: { 'kms:ViaService': `${service}.${Aws.REGION}.${Aws.URL_SUFFIX}` } },
+  });
 }

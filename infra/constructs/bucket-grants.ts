@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { acknowledge, resourceFinding } from './nag-findings';
+import { acknowledge, resourceFinding } from '../../pipeline/nag';
 
 /** What a principal may do under which key prefixes of the data bucket (prefixes end with `/`). */
 export interface PrefixAccess {
@@ -17,47 +17,44 @@ export interface PrefixAccess {
  * Grants object access under the given prefixes only, with the KMS use the bucket's SSE-KMS needs
  * (only through S3). Written out instead of `bucket.grantRead(principal, pattern)`, which grants
  * `s3:GetObject*`, `s3:List*` and `kms:ReEncrypt*` on the whole bucket and key: here every action is
- * named and listing is limited to the same prefixes with an `s3:prefix` condition.
+ * named and listing is limited to the same prefixes with an `s3:prefix` condition. Returns the
+ * combined grant of every statement.
  */
 export function grantPrefixAccess(
   grantee: iam.IGrantable,
   bucket: s3.IBucket,
   key: kms.IKey,
   access: PrefixAccess,
-): void {
+): iam.Grant {
   const read = access.read ?? [];
   const write = access.write ?? [];
-  const statements: iam.PolicyStatement[] = [];
+  const grants: iam.Grant[] = [];
+  const allow = (options: Omit<iam.GrantOnPrincipalOptions, 'grantee'>): void => {
+    grants.push(iam.Grant.addToPrincipal({ grantee, ...options }));
+  };
   if (read.length) {
-    statements.push(
-      new iam.PolicyStatement({
-        actions: ['s3:GetObject', 's3:GetObjectVersion'],
-        resources: read.map((prefix) => bucket.arnForObjects(`${prefix}*`)),
-      }),
-    );
+    allow({
+      actions: ['s3:GetObject', 's3:GetObjectVersion'],
+      resourceArns: read.map((prefix) => bucket.arnForObjects(`${prefix}*`)),
+    });
   }
   if (write.length) {
-    statements.push(
-      new iam.PolicyStatement({
-        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
-        resources: write.map((prefix) => bucket.arnForObjects(`${prefix}*`)),
-      }),
-    );
+    allow({
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+      resourceArns: write.map((prefix) => bucket.arnForObjects(`${prefix}*`)),
+    });
   }
   const listed = [...new Set([...read, ...write])];
-  statements.push(
-    new iam.PolicyStatement({
-      actions: ['s3:ListBucket'],
-      resources: [bucket.bucketArn],
-      conditions: { StringLike: { 's3:prefix': listed.flatMap((prefix) => [prefix, `${prefix}*`]) } },
-    }),
-    new iam.PolicyStatement({
-      actions: write.length ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:Decrypt'],
-      resources: [key.keyArn],
-      conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.${Aws.URL_SUFFIX}` } },
-    }),
-  );
-  for (const statement of statements) grantee.grantPrincipal.addToPrincipalPolicy(statement);
+  allow({
+    actions: ['s3:ListBucket'],
+    resourceArns: [bucket.bucketArn],
+    conditions: { StringLike: { 's3:prefix': listed.flatMap((prefix) => [prefix, `${prefix}*`]) } },
+  });
+  allow({
+    actions: write.length ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:Decrypt'],
+    resourceArns: [key.keyArn],
+    conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.${Aws.URL_SUFFIX}` } },
+  });
 
   const principal = grantee.grantPrincipal;
   if (principal instanceof Construct) {
@@ -71,4 +68,5 @@ export function grantPrefixAccess(
       ),
     );
   }
+  return grants.reduce((all, grant) => all.combine(grant));
 }

@@ -5,15 +5,17 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { DeployConfig } from '../config';
+import type { DeployConfig } from '../../pipeline/config';
 import { ReelflowFunction } from './reelflow-function';
 
 /** The API's one resource, named as the movie app calls it. */
 export const RECOMMEND_RESOURCE = 'recommendEndpoint';
 /** The query string parameter API Gateway requires before the function runs. */
-export const USER_ID_PARAMETER = 'method.request.querystring.user_id';
+const USER_ID_PARAMETER = 'method.request.querystring.user_id';
 
+/** Props of {@link RecommendApi}. */
 export interface RecommendApiProps {
+  /** The API stage and throttling, the endpoint the function invokes, the log retention. */
   readonly config: Pick<DeployConfig, 'api' | 'endpoint' | 'logRetentionDays'>;
   /** Encrypts the access and function logs. */
   readonly key: kms.IKey;
@@ -41,34 +43,51 @@ export class RecommendApi extends Construct {
     const { api: apiConfig, endpoint, logRetentionDays } = props.config;
     this.stageName = apiConfig.stageName;
 
-    this.function = new ReelflowFunction(this, 'Handler', {
+    this.function = this.handler(endpoint.name, props.key, logRetentionDays);
+    this.api = this.restApi(apiConfig, props.key, logRetentionDays);
+    this.addRecommendRoute();
+    this.recommendUrl = this.api.urlForPath(`/${RECOMMEND_RESOURCE}`);
+    this.acknowledgeFindings();
+  }
+
+  /** The recommend function, allowed to invoke the one live endpoint (by its configured name). */
+  private handler(endpointName: string, key: kms.IKey, logRetentionDays: number): ReelflowFunction {
+    const handler = new ReelflowFunction(this, 'Handler', {
       entry: 'functions/api/recommend.ts',
       description: 'reelflow: GET /recommendEndpoint -> SageMaker InvokeEndpoint',
-      logKey: props.key,
+      logKey: key,
       logRetentionDays,
       timeout: Duration.seconds(10),
-      environment: { ENDPOINT_NAME: endpoint.name },
+      environment: { ENDPOINT_NAME: endpointName },
     });
-    this.function.addToRolePolicy(
+    handler.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['sagemaker:InvokeEndpoint'],
         resources: [
           Stack.of(this).formatArn({
             service: 'sagemaker',
             resource: 'endpoint',
-            resourceName: endpoint.name,
+            resourceName: endpointName,
           }),
         ],
       }),
     );
+    return handler;
+  }
 
+  /** The REST API and its throttled, traced, access-logged stage. */
+  private restApi(
+    apiConfig: DeployConfig['api'],
+    key: kms.IKey,
+    logRetentionDays: number,
+  ): apigateway.RestApi {
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', {
       retention: logRetentionDays as logs.RetentionDays,
-      encryptionKey: props.key,
+      encryptionKey: key,
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
-    this.api = new apigateway.RestApi(this, 'Api', {
+    return new apigateway.RestApi(this, 'Api', {
       description: 'reelflow movie recommendations',
       endpointTypes: [apigateway.EndpointType.REGIONAL],
       cloudWatchRole: true,
@@ -94,7 +113,10 @@ export class RecommendApi extends Construct {
         }),
       },
     });
+  }
 
+  /** `GET /recommendEndpoint?user_id=N`, validated by API Gateway before the function runs. */
+  private addRecommendRoute(): void {
     const validator = new apigateway.RequestValidator(this, 'QueryValidator', {
       restApi: this.api,
       requestValidatorName: 'user-id-required',
@@ -118,8 +140,10 @@ export class RecommendApi extends Construct {
         requestParameters: { [USER_ID_PARAMETER]: true },
         requestValidator: validator,
       });
-    this.recommendUrl = this.api.urlForPath(`/${RECOMMEND_RESOURCE}`);
+  }
 
+  /** The cdk-nag findings the public, anonymous API keeps, each with its reason. */
+  private acknowledgeFindings(): void {
     Validations.of(this.api).acknowledge(
       {
         id: 'AwsSolutions-APIG4',

@@ -1,22 +1,17 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { type AlarmsConfig, VARIANT_NAME } from '../config';
+import type { AlarmsConfig } from '../../pipeline/config';
+import { rollbackAlarmNames, VARIANT_NAME } from '../../pipeline/names';
 import type { RecommendApi } from './recommend-api';
 
-/**
- * The rollback alarms' names, in the order UpdateEndpoint lists them: deterministic, since the deploy
- * workflow passes them by name and the local runtime renders the same definition.
- */
-export function rollbackAlarmNames(endpointName: string): string[] {
-  const base = `${endpointName}-rollback`;
-  return [`${base}-5xx`, `${base}-model-latency-p99`, `${base}-api-5xx-rate`];
-}
-
+/** Props of {@link RollbackAlarms}. */
 export interface RollbackAlarmsProps {
   /** The live endpoint's name (the stack does not own the endpoint; the alarms watch it by name). */
   readonly endpointName: string;
+  /** The recommend API whose 5XX rate is the third rollback alarm. */
   readonly api: RecommendApi;
+  /** The alarms' thresholds and evaluation periods. */
   readonly thresholds: AlarmsConfig;
 }
 

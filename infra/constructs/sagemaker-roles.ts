@@ -4,12 +4,14 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { grantPrefixAccess } from './bucket-grants';
-import { acknowledge, resourceFinding } from './nag-findings';
+import { acknowledge, resourceFinding } from '../../pipeline/nag';
 import { RUNS_PREFIX, VERIFY_PREFIX } from './data-bucket';
 import type { ServingImage } from './serving-image';
 
 export interface SageMakerRolesProps {
+  /** The data bucket: the training role reads and writes `runs/`, the model role reads it. */
   readonly dataBucket: s3.IBucket;
+  /** The project key the bucket's objects are encrypted with. */
   readonly key: kms.IKey;
   /** The pre/post image the model role pulls. */
   readonly servingImage: ServingImage;

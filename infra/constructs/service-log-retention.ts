@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { acknowledge } from './nag-findings';
+import { acknowledge } from '../../pipeline/nag';
 
 /** The log groups SageMaker writes to for this project's jobs and endpoint. */
 export function sageMakerLogGroupNames(endpointName: string): string[] {

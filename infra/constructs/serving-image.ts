@@ -1,4 +1,3 @@
-import * as path from 'node:path';
 import { FileSystem, IgnoreMode } from 'aws-cdk-lib';
 import type * as ecr from 'aws-cdk-lib/aws-ecr';
 import type * as iam from 'aws-cdk-lib/aws-iam';
@@ -77,6 +76,3 @@ export class ServingImage extends Construct {
     return this.repository.grantPull(grantee);
   }
 }
-
-/** The absolute path of the Dockerfile (for tests and tools). */
-export const SERVING_DOCKERFILE_PATH = path.join(REPO_ROOT, SERVING_DOCKERFILE);

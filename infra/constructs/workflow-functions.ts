@@ -3,14 +3,18 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import type { DeployConfig } from '../config';
+import type { DeployConfig } from '../../pipeline/config';
 import { grantPrefixAccess } from './bucket-grants';
 import { RATINGS_PREFIX, RUNS_PREFIX } from './data-bucket';
 import { ReelflowFunction } from './reelflow-function';
 
+/** Props of {@link WorkflowFunctions}. */
 export interface WorkflowFunctionsProps {
-  readonly config: DeployConfig;
+  /** Memory of the data steps, log retention, the endpoint name and the smoke-test user. */
+  readonly config: Pick<DeployConfig, 'workflowMemoryMb' | 'logRetentionDays' | 'endpoint' | 'deployment'>;
+  /** The data bucket; each function may touch only its own prefixes. */
   readonly dataBucket: s3.IBucket;
+  /** The project key: bucket objects, the production record and the functions' logs. */
   readonly key: kms.IKey;
   /** The SSM parameter holding the production record (created by the first deployment, not by the stack). */
   readonly productionParameterName: string;
@@ -81,32 +85,7 @@ export class WorkflowFunctions extends Construct {
     });
     grantPrefixAccess(this.evaluate, dataBucket, key, { read: [RUNS_PREFIX], write: [RUNS_PREFIX] });
 
-    this.recordDeployment = new ReelflowFunction(this, 'RecordDeployment', {
-      ...common,
-      entry: 'functions/workflow/record-deployment.ts',
-      description: 'reelflow: record a deployment outcome and the production model',
-      environment: {
-        ...bucketEnv,
-        ENDPOINT_NAME: config.endpoint.name,
-        PRODUCTION_PARAMETER: props.productionParameterName,
-        PARAMETER_KEY_ID: key.keyArn,
-      },
-    });
-    grantPrefixAccess(this.recordDeployment, dataBucket, key, { write: [RUNS_PREFIX] });
-    const stack = Stack.of(this);
-    this.recordDeployment.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['ssm:PutParameter'],
-        resources: [productionParameterArn(stack, props.productionParameterName)],
-      }),
-    );
-    this.recordDeployment.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
-        resources: [key.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `ssm.${stack.region}.${stack.urlSuffix}` } },
-      }),
-    );
+    this.recordDeployment = this.recordDeploymentFunction(props, common, bucketEnv);
 
     this.smokeTest = new ReelflowFunction(this, 'SmokeTest', {
       ...common,
@@ -118,6 +97,45 @@ export class WorkflowFunctions extends Construct {
         SMOKE_TEST_USER_ID: String(config.deployment.smokeTestUserId),
       },
     });
+  }
+
+  /**
+   * record-deployment: writes `runs/<runId>/deployment.json` and puts the production record (an SSM
+   * parameter encrypted with the project key, through SSM only).
+   */
+  private recordDeploymentFunction(
+    props: WorkflowFunctionsProps,
+    common: { logKey: kms.IKey; logRetentionDays: number },
+    bucketEnv: Record<string, string>,
+  ): ReelflowFunction {
+    const { config, dataBucket, key } = props;
+    const fn = new ReelflowFunction(this, 'RecordDeployment', {
+      ...common,
+      entry: 'functions/workflow/record-deployment.ts',
+      description: 'reelflow: record a deployment outcome and the production model',
+      environment: {
+        ...bucketEnv,
+        ENDPOINT_NAME: config.endpoint.name,
+        PRODUCTION_PARAMETER: props.productionParameterName,
+        PARAMETER_KEY_ID: key.keyArn,
+      },
+    });
+    grantPrefixAccess(fn, dataBucket, key, { write: [RUNS_PREFIX] });
+    const stack = Stack.of(this);
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ssm:PutParameter'],
+        resources: [productionParameterArn(stack, props.productionParameterName)],
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: [key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `ssm.${stack.region}.${stack.urlSuffix}` } },
+      }),
+    );
+    return fn;
   }
 }
 

@@ -3,13 +3,13 @@ import type * as ecr from 'aws-cdk-lib/aws-ecr';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import type { DeployConfig } from '../config';
+import type { DeployConfig } from '../../pipeline/config';
 import { DataBucket } from '../constructs/data-bucket';
 import { ServingRepository } from '../constructs/serving-repository';
 
 export interface ReelflowDataStackProps extends StackProps {
-  /** The validated deploy configuration. */
-  readonly config: DeployConfig;
+  /** The resource prefix of the validated deploy configuration (the key alias). */
+  readonly config: Pick<DeployConfig, 'resourcePrefix'>;
 }
 
 /**

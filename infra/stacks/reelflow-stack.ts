@@ -6,10 +6,12 @@ import type { Construct } from 'constructs';
 import { DeployWorkflow } from '../../pipeline/deploy-workflow';
 import { ReleasePipeline } from '../../pipeline/release-pipeline';
 import { RetrainWorkflow } from '../../pipeline/retrain-workflow';
-import { type DeployConfig, productionParameterName, sageMakerQuotaNeeds } from '../config';
+import { type DeployConfig } from '../../pipeline/config';
+import { productionParameterName } from '../../pipeline/names';
+import { sageMakerQuotaNeeds } from '../../pipeline/config-rules';
 import { grantPrefixAccess } from '../constructs/bucket-grants';
 import { RUNS_PREFIX } from '../constructs/data-bucket';
-import { acknowledge } from '../constructs/nag-findings';
+import { acknowledge } from '../../pipeline/nag';
 import { Monitoring } from '../constructs/monitoring';
 import { Notifications } from '../constructs/notifications';
 import { RecommendApi } from '../constructs/recommend-api';
@@ -91,71 +93,24 @@ export class ReelflowStack extends Stack {
       recommendUrl: this.api.recommendUrl,
     });
 
-    this.retrain = new RetrainWorkflow(this, 'Retrain', {
-      config,
+    [this.retrain, this.deploy] = this.workflows(config, {
       key,
-      prepare: functions.prepare,
-      buildVectors: functions.buildVectors,
-      evaluate: functions.evaluate,
-      alerts: notifications.alerts,
-      trainingRole: roles.trainingRole,
-      modelRole: roles.modelRole,
-      servingImageUri: servingImage.imageUri,
-      productionParameterName: parameterName,
-    });
-    this.deploy = new DeployWorkflow(this, 'Deploy', {
-      config,
       dataBucket,
-      key,
-      recordDeployment: functions.recordDeployment,
-      smokeTest: functions.smokeTest,
-      alerts: notifications.alerts,
-      rollbackAlarmNames: rollbackAlarms.alarmNames,
-    });
-
-    const summarize = new ReelflowFunction(this, 'Summarize', {
-      entry: 'functions/pipeline/summarize.ts',
-      description: 'reelflow: approval summary (metrics vs production, report link) for the Approve stage',
-      logKey: key,
-      logRetentionDays: config.logRetentionDays,
-      environment: { DATA_BUCKET: dataBucket.bucketName },
-    });
-    grantPrefixAccess(summarize, dataBucket, key, { read: [RUNS_PREFIX] });
-    if (summarize.role) {
-      acknowledge(summarize.role, {
-        'AwsSolutions-IAM5[Resource::*]':
-          'codepipeline:PutJobSuccessResult and PutJobFailureResult (granted by the Lambda invoke action) and ' +
-          'X-Ray tracing have no resource-level permissions.',
-      });
-    }
-
-    const accessLogBucket = s3.Bucket.fromBucketName(this, 'AccessLogBucket', props.accessLogBucketName);
-    this.release = new ReleasePipeline(this, 'Release', {
-      retrain: this.retrain.stateMachine,
-      deploy: this.deploy.stateMachine,
-      summarize,
-      approvalTopic: notifications.approvals,
-      approvalTimeout: Duration.minutes(config.approval.timeoutMinutes),
-      key,
-      accessLogBucket,
-      logRetentionDays: config.logRetentionDays,
+      notifications,
+      roles,
       servingImage,
+      functions,
+      rollbackAlarms,
     });
-    Validations.of(this.release).acknowledge({
-      id: 'annotation::@aws-cdk/aws-s3:accessLogsPolicyNotAdded',
-      reason:
-        'The access-log bucket lives in ReelflowDataStack and allows log delivery from this account; adding ' +
-        'a per-bucket statement here would make the data stack depend on this one.',
+    this.release = this.releasePipeline(config, {
+      key,
+      dataBucket,
+      notifications,
+      servingImage,
+      accessLogBucketName: props.accessLogBucketName,
     });
 
-    new ServiceLogRetention(this, 'ServiceLogRetention', {
-      logGroupNames: [
-        ...sageMakerLogGroupNames(config.endpoint.name),
-        apiGatewayExecutionLogGroupName(this.api.api.restApiId, this.api.stageName),
-      ],
-      retentionDays: config.logRetentionDays,
-      logKey: key,
-    });
+    this.retainServiceLogs(config, key);
 
     const trigger = new RunTrigger(this, 'RunTrigger', {
       dataBucket,
@@ -180,7 +135,121 @@ export class ReelflowStack extends Stack {
       gate: config.ml.gate,
     });
 
-    // What a person needs after `cdk deploy`: where to upload, where to approve, where to look.
+    this.addOutputs(config, { key, dataBucket, servingImage, roles, monitoring });
+  }
+
+  /** Retention and encryption of the log groups AWS services create (SageMaker endpoint, API Gateway). */
+  private retainServiceLogs(config: DeployConfig, key: kms.IKey): void {
+    new ServiceLogRetention(this, 'ServiceLogRetention', {
+      logGroupNames: [
+        ...sageMakerLogGroupNames(config.endpoint.name),
+        apiGatewayExecutionLogGroupName(this.api.api.restApiId, this.api.stageName),
+      ],
+      retentionDays: config.logRetentionDays,
+      logKey: key,
+    });
+  }
+
+  /** The retrain and deploy workflows of the release pipeline, on this stack's functions and roles. */
+  private workflows(
+    config: DeployConfig,
+    parts: {
+      key: kms.IKey;
+      dataBucket: s3.IBucket;
+      notifications: Notifications;
+      roles: SageMakerRoles;
+      servingImage: ServingImage;
+      functions: WorkflowFunctions;
+      rollbackAlarms: RollbackAlarms;
+    },
+  ): [RetrainWorkflow, DeployWorkflow] {
+    const { key, dataBucket, notifications, roles, servingImage, functions, rollbackAlarms } = parts;
+    const retrain = new RetrainWorkflow(this, 'Retrain', {
+      config,
+      key,
+      prepare: functions.prepare,
+      buildVectors: functions.buildVectors,
+      evaluate: functions.evaluate,
+      alerts: notifications.alerts,
+      trainingRole: roles.trainingRole,
+      modelRole: roles.modelRole,
+      servingImageUri: servingImage.imageUri,
+      productionParameterName: productionParameterName(config),
+    });
+    const deploy = new DeployWorkflow(this, 'Deploy', {
+      config,
+      dataBucket,
+      key,
+      recordDeployment: functions.recordDeployment,
+      smokeTest: functions.smokeTest,
+      alerts: notifications.alerts,
+      rollbackAlarmNames: rollbackAlarms.alarmNames,
+    });
+    return [retrain, deploy];
+  }
+
+  /** The Summarize function of the Approve stage, and the release pipeline that runs both workflows. */
+  private releasePipeline(
+    config: DeployConfig,
+    parts: {
+      key: kms.IKey;
+      dataBucket: s3.IBucket;
+      notifications: Notifications;
+      servingImage: ServingImage;
+      /** The access-log bucket's name (ReelflowDataStack), imported here by name. */
+      accessLogBucketName: string;
+    },
+  ): ReleasePipeline {
+    const { key, dataBucket, notifications, servingImage } = parts;
+    const summarize = new ReelflowFunction(this, 'Summarize', {
+      entry: 'functions/pipeline/summarize.ts',
+      description: 'reelflow: approval summary (metrics vs production, report link) for the Approve stage',
+      logKey: key,
+      logRetentionDays: config.logRetentionDays,
+      environment: { DATA_BUCKET: dataBucket.bucketName },
+    });
+    grantPrefixAccess(summarize, dataBucket, key, { read: [RUNS_PREFIX] });
+    if (summarize.role) {
+      acknowledge(summarize.role, {
+        'AwsSolutions-IAM5[Resource::*]':
+          'codepipeline:PutJobSuccessResult and PutJobFailureResult (granted by the Lambda invoke action) and ' +
+          'X-Ray tracing have no resource-level permissions.',
+      });
+    }
+
+    const accessLogBucket = s3.Bucket.fromBucketName(this, 'AccessLogBucket', parts.accessLogBucketName);
+    const release = new ReleasePipeline(this, 'Release', {
+      retrain: this.retrain.stateMachine,
+      deploy: this.deploy.stateMachine,
+      summarize,
+      approvalTopic: notifications.approvals,
+      approvalTimeout: Duration.minutes(config.approval.timeoutMinutes),
+      key,
+      accessLogBucket,
+      logRetentionDays: config.logRetentionDays,
+      servingImage,
+    });
+    Validations.of(release).acknowledge({
+      id: 'annotation::@aws-cdk/aws-s3:accessLogsPolicyNotAdded',
+      reason:
+        'The access-log bucket lives in ReelflowDataStack and allows log delivery from this account; adding ' +
+        'a per-bucket statement here would make the data stack depend on this one.',
+    });
+    return release;
+  }
+
+  /** What a person needs after `cdk deploy`: where to upload, where to approve, where to look. */
+  private addOutputs(
+    config: DeployConfig,
+    parts: {
+      key: kms.IKey;
+      dataBucket: s3.IBucket;
+      servingImage: ServingImage;
+      roles: SageMakerRoles;
+      monitoring: Monitoring;
+    },
+  ): void {
+    const { key, dataBucket, servingImage, roles, monitoring } = parts;
     const region = this.region;
     new CfnOutput(this, 'DataBucketName', {
       description: 'Upload rating batches under ratings/ to start a run',

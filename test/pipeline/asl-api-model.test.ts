@@ -1,4 +1,4 @@
-import { parseDeployConfig } from '../../infra/config';
+import { parseDeployConfig } from '../../pipeline/config';
 import { renderWorkflowDefinitions, type AslDefinition } from '../../pipeline/render';
 import { findViolations, loadServiceModel, taskOperation } from '../../local/services/api-model';
 

@@ -8,7 +8,7 @@ import { aslErrors } from './asl';
 import type { RunSummary } from '../../functions/contracts';
 import { recordDeployment, type RecordDeploymentInput } from '../../functions/workflow/record-deployment';
 import { smokeTest, type SmokeTestInput } from '../../functions/workflow/smoke-test';
-import { parseDeployConfig } from '../../infra/config';
+import { parseDeployConfig } from '../../pipeline/config';
 import { DEPLOY_STATES, DeployWorkflow, deploymentConfig } from '../../pipeline/deploy-workflow';
 import { RENDER_PLACEHOLDERS, renderWorkflowDefinitions } from '../../pipeline/render';
 import { useExecutionName } from './execution-context';

@@ -1,5 +1,5 @@
 import { aslErrors } from './asl';
-import { parseDeployConfig } from '../../infra/config';
+import { parseDeployConfig } from '../../pipeline/config';
 import {
   RENDER_PLACEHOLDERS,
   renderWorkflowDefinitions,

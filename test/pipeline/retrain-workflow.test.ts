@@ -5,7 +5,7 @@ import {
   type PrepareResult,
   type ProductionRecord,
 } from '../../functions/contracts';
-import { parseDeployConfig } from '../../infra/config';
+import { parseDeployConfig } from '../../pipeline/config';
 import { RENDER_PLACEHOLDERS, renderWorkflowDefinitions, type AslDefinition } from '../../pipeline/render';
 import { RETRAIN_STATES } from '../../pipeline/retrain-workflow';
 import { setExecutionName, useExecutionName } from './execution-context';

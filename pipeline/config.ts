@@ -4,23 +4,19 @@
  * train alike, and adds what only a deployment has: instance types and counts, the blue/green
  * guardrails, alarm thresholds, the approval e-mail and the API limits.
  *
- * Validation happens once, in the app entry (infra/app.ts); constructs receive the parsed object as
+ * Validation happens once, in the app entry (infra/app.ts; the local runtime reads the same block); constructs receive the parsed object as
  * props. A bad value fails `cdk synth` with a message naming the key, for example
  * `invalid config reelflow.endpoint.instanceCount: CANARY traffic routing needs at least 2 instances`.
+ * The rules that span keys and the figures derived from a config are in config-rules.ts; the names
+ * derived from it in names.ts.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, formatIssues, mlConfigSchema } from '../functions/core/config';
-import { TAG_BITS } from '../functions/core/serving/user-tags';
+import { checkCrossFieldRules, LAMBDA_MAX_MEMORY_MB, NEW_ACCOUNT_LAMBDA_MEMORY_MB } from './config-rules';
 
 /** The key of the config block in `cdk.json` `context`, and the prefix of every error message. */
 export const CONFIG_CONTEXT_KEY = 'reelflow';
-
-/**
- * The production variant's name. It must never change between endpoint configs: SageMaker refuses a
- * blue/green update whose new config renames the variant, so it is a constant, not a setting.
- */
-export const VARIANT_NAME = 'AllTraffic';
 
 /** Retention periods CloudWatch Logs accepts (days). */
 export const LOG_RETENTION_DAYS = [
@@ -47,11 +43,6 @@ export const INSTANCE_FAMILIES = {
 export function instanceFamily(instanceType: string): string {
   return instanceType.split('.')[1] ?? '';
 }
-
-/** Lambda's memory ceiling; new accounts get a lower quota (see lambdaMemoryQuotaMb). */
-export const LAMBDA_MAX_MEMORY_MB = 10_240;
-/** The function memory quota of a new account, which AWS raises with usage or on request. */
-export const NEW_ACCOUNT_LAMBDA_MEMORY_MB = 3008;
 
 const positiveInt = z.number().int().positive();
 const instanceTypeFor = (use: keyof typeof INSTANCE_FAMILIES) => {
@@ -239,7 +230,6 @@ export const deployConfigSchema = deployConfigObject.superRefine(checkCrossField
 export type DeployConfig = z.infer<typeof deployConfigObject>;
 export type TrainingConfig = DeployConfig['training'];
 export type TransformConfig = DeployConfig['transform'];
-export type EndpointConfig = DeployConfig['endpoint'];
 export type DeploymentConfig = DeployConfig['deployment'];
 export type AlarmsConfig = DeployConfig['alarms'];
 export type CapacitySize = DeploymentConfig['canarySize'];
@@ -258,196 +248,4 @@ export function parseDeployConfig(raw: unknown): DeployConfig {
 export function readConfigFromCdkJson(cdkJsonPath: string): DeployConfig {
   const cdkJson = JSON.parse(readFileSync(cdkJsonPath, 'utf8')) as { context?: Record<string, unknown> };
   return parseDeployConfig(cdkJson.context?.[CONFIG_CONTEXT_KEY]);
-}
-
-/**
- * The SSM parameter holding the production record (ProductionRecord JSON). The deploy workflow writes it
- * and the retrain workflow reads it; the stack never owns it, so `cdk deploy` cannot rewind it.
- */
-export function productionParameterName(config: Pick<DeployConfig, 'resourcePrefix'>): string {
-  return `/${config.resourcePrefix}/production-model`;
-}
-
-/**
- * Upper bound of the wait intervals of a blue/green update: one per traffic shift (a canary is two
- * shifts: the canary, then the rest; a linear update one per step; all-at-once one).
- */
-export function trafficShiftCount(deployment: DeploymentConfig, instanceCount: number): number {
-  if (deployment.trafficRouting === 'CANARY') return 2;
-  if (deployment.trafficRouting === 'ALL_AT_ONCE') return 1;
-  const step = deployment.linearStepSize;
-  const stepShare = step.type === 'CAPACITY_PERCENT' ? step.value / 100 : step.value / instanceCount;
-  return Math.ceil(1 / stepShare);
-}
-
-/** The longest a blue/green update waits by design: every shift's wait plus the bake (termination wait). */
-export function totalDeploymentWaitSeconds(deployment: DeploymentConfig, instanceCount: number): number {
-  return (
-    trafficShiftCount(deployment, instanceCount) * deployment.waitIntervalSeconds +
-    deployment.terminationWaitSeconds
-  );
-}
-
-/** One SageMaker instance quota a deployment needs, by its name in Service Quotas. */
-export interface SageMakerQuotaNeed {
-  /** The quota's name in Service Quotas, e.g. `ml.m5.large for endpoint usage`. */
-  readonly quotaName: string;
-  /** Instances a run needs at the same time. */
-  readonly instances: number;
-  /** Why that many. */
-  readonly reason: string;
-}
-
-/**
- * The SageMaker instance quotas a run needs with this config (new accounts often start at 0 or 1 for some
- * types; a job or endpoint above its quota fails with ResourceLimitExceeded). Training jobs run one after
- * the other; the candidate and production transforms run in parallel; a blue/green update runs the new
- * fleet beside the old one.
- */
-export function sageMakerQuotaNeeds(
-  config: Pick<DeployConfig, 'training' | 'transform' | 'endpoint'>,
-): SageMakerQuotaNeed[] {
-  const { training, transform, endpoint } = config;
-  const trainingUsage = training.useSpot ? 'spot training job usage' : 'training job usage';
-  const trainingNeeds = new Map<string, number>();
-  for (const [type, count] of [
-    [training.fmInstanceType, training.fmInstanceCount],
-    [training.knnInstanceType, training.knnInstanceCount],
-  ] as const) {
-    trainingNeeds.set(type, Math.max(trainingNeeds.get(type) ?? 0, count));
-  }
-  return [
-    ...[...trainingNeeds].map(([type, instances]) => ({
-      quotaName: `${type} for ${trainingUsage}`,
-      instances,
-      reason: 'FM and k-NN training jobs run one after the other',
-    })),
-    {
-      quotaName: `${transform.instanceType} for transform job usage`,
-      instances: 2 * transform.instanceCount,
-      reason: 'the candidate and production batch transforms run in parallel',
-    },
-    {
-      quotaName: `${endpoint.instanceType} for endpoint usage`,
-      instances: 2 * endpoint.instanceCount,
-      reason: 'a blue/green update runs the new fleet beside the old one',
-    },
-  ];
-}
-
-/** Rules that span keys; each issue is attached to the key the operator has to change. */
-function checkCrossFieldRules(config: DeployConfig, ctx: z.RefinementCtx): void {
-  const { deployment, endpoint, training, ml } = config;
-  const count = endpoint.instanceCount;
-
-  if (config.workflowMemoryMb > config.lambdaMemoryQuotaMb) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['workflowMemoryMb'],
-      message:
-        `${config.workflowMemoryMb} MB exceeds the account's Lambda memory quota (lambdaMemoryQuotaMb ` +
-        `${config.lambdaMemoryQuotaMb} MB; new accounts are limited to ${NEW_ACCOUNT_LAMBDA_MEMORY_MB} MB). ` +
-        `Lower workflowMemoryMb to at most ${config.lambdaMemoryQuotaMb}, or ask AWS to raise the account's ` +
-        `Lambda memory quota (Service Quotas console -> AWS Lambda -> request a quota increase, or an AWS ` +
-        `Support case "Service limit increase: Lambda") and then set lambdaMemoryQuotaMb to the new limit`,
-    });
-  }
-
-  if (deployment.trafficRouting !== 'ALL_AT_ONCE' && count < 2) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['endpoint', 'instanceCount'],
-      message:
-        `${deployment.trafficRouting} traffic routing needs at least 2 instances (a shift is at most 50 % of ` +
-        `the fleet); got ${count}. Use more instances or deployment.trafficRouting ALL_AT_ONCE`,
-    });
-  } else if (deployment.trafficRouting === 'CANARY') {
-    const share = shareOf(deployment.canarySize, count);
-    if (share > 0.5) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['deployment', 'canarySize', 'value'],
-        message: `the canary must be at most 50 % of the ${count} endpoint instances; got ${describe(deployment.canarySize)}`,
-      });
-    }
-  } else if (deployment.trafficRouting === 'LINEAR') {
-    const share = shareOf(deployment.linearStepSize, count);
-    if (share < 0.1 || share > 0.5) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['deployment', 'linearStepSize', 'value'],
-        message: `a linear step must be 10-50 % of the ${count} endpoint instances; got ${describe(deployment.linearStepSize)}`,
-      });
-    }
-  }
-
-  const waits = totalDeploymentWaitSeconds(deployment, count);
-  if (deployment.maxExecutionTimeoutSeconds <= waits) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['deployment', 'maxExecutionTimeoutSeconds'],
-      message:
-        `must exceed the update's planned waits (${waits} s: every traffic shift's wait interval plus ` +
-        `the termination wait); got ${deployment.maxExecutionTimeoutSeconds}`,
-    });
-  }
-  const pollBudget = deployment.maxPolls * deployment.pollIntervalSeconds;
-  if (pollBudget < deployment.maxExecutionTimeoutSeconds) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['deployment', 'maxPolls'],
-      message:
-        `maxPolls x pollIntervalSeconds (${pollBudget} s) must cover maxExecutionTimeoutSeconds ` +
-        `(${deployment.maxExecutionTimeoutSeconds} s), or the workflow stops watching a running update`,
-    });
-  }
-
-  if (training.useSpot && training.maxWaitSeconds === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['training', 'maxWaitSeconds'],
-      message: 'is required when training.useSpot is true (how long to wait for spot capacity plus training)',
-    });
-  } else if (training.maxWaitSeconds !== undefined && training.maxWaitSeconds < training.maxRuntimeSeconds) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['training', 'maxWaitSeconds'],
-      message: `must be at least training.maxRuntimeSeconds (${training.maxRuntimeSeconds}); got ${training.maxWaitSeconds}`,
-    });
-  }
-
-  if (ml.knn.index_metric !== 'INNER_PRODUCT') {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['ml', 'knn', 'index_metric'],
-      message:
-        `must be INNER_PRODUCT: the user and movie vectors are built so that their inner product ranks ` +
-        `movies exactly as the FM score does, and the user tags decode from inner products; got ${ml.knn.index_metric}`,
-    });
-  }
-  const minK = TAG_BITS + 1;
-  if (ml.knn.k < minK) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['ml', 'knn', 'k'],
-      message:
-        `must be at least ${minK}: each request carries a user tag query whose answer must hold all ` +
-        `${TAG_BITS} tag rows, and the movie query needs neighbours beyond them; got ${ml.knn.k}`,
-    });
-  }
-  if (ml.knn.k < ml.evaluation.topN) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['ml', 'knn', 'k'],
-      message: `must be at least ml.evaluation.topN (${ml.evaluation.topN}), the number of movies the API returns; got ${ml.knn.k}`,
-    });
-  }
-}
-
-function shareOf(size: CapacitySize, instanceCount: number): number {
-  return size.type === 'CAPACITY_PERCENT' ? size.value / 100 : size.value / instanceCount;
-}
-
-function describe(size: CapacitySize): string {
-  return size.type === 'CAPACITY_PERCENT' ? `${size.value} %` : `${size.value} instance(s)`;
 }

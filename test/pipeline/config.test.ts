@@ -4,13 +4,14 @@ import {
   INSTANCE_FAMILIES,
   instanceFamily,
   parseDeployConfig,
-  productionParameterName,
   readConfigFromCdkJson,
+} from '../../pipeline/config';
+import { productionParameterName, VARIANT_NAME } from '../../pipeline/names';
+import {
   sageMakerQuotaNeeds,
   totalDeploymentWaitSeconds,
   trafficShiftCount,
-  VARIANT_NAME,
-} from '../../infra/config';
+} from '../../pipeline/config-rules';
 
 const CDK_JSON = path.join(__dirname, '..', '..', 'cdk.json');
 

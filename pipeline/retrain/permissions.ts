@@ -1,0 +1,100 @@
+/**
+ * What the retrain state machine's role needs beyond the CDK tasks' own grants, scoped to the project's
+ * name prefix, and the cdk-nag findings that scope leaves, each with its reason.
+ */
+import { Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { acknowledge, acknowledgeFunctionVersions, resourceFinding } from '../nag';
+import { grantKeyForSageMaker, grantKeyViaService } from '../workflow-kit';
+
+/** What the retrain role is granted on. */
+export interface RetrainGrantTargets {
+  /** Every job and model of a run is named `<resourcePrefix>-...`. */
+  readonly resourcePrefix: string;
+  /** The project key (volumes, outputs, the SSM record, the notices). */
+  readonly key: kms.IKey;
+  /** Passed to the training jobs. */
+  readonly trainingRole: iam.IRole;
+  /** Passed to the candidate model. */
+  readonly modelRole: iam.IRole;
+  /** The data-step functions the workflow invokes. */
+  readonly functions: readonly lambda.IFunction[];
+}
+
+/**
+ * Grants the SageMaker, EventBridge, PassRole and KMS permissions of the retrain workflow, and
+ * acknowledges the wildcards they keep. Returns the combined grant.
+ */
+export function grantRetrainPermissions(
+  stateMachine: sfn.StateMachine,
+  targets: RetrainGrantTargets,
+): iam.Grant {
+  const stack = Stack.of(stateMachine);
+  const arn = (resource: string): string =>
+    stack.formatArn({ service: 'sagemaker', resource, resourceName: `${targets.resourcePrefix}-*` });
+  const grants: iam.Grant[] = [];
+  const allow = (
+    actions: string[],
+    resourceArns: string[],
+    conditions?: Record<string, Record<string, unknown>>,
+  ): void => {
+    grants.push(iam.Grant.addToPrincipal({ grantee: stateMachine, actions, resourceArns, conditions }));
+  };
+  allow(
+    ['sagemaker:CreateTrainingJob', 'sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob'],
+    [arn('training-job')],
+  );
+  allow(
+    ['sagemaker:CreateTransformJob', 'sagemaker:DescribeTransformJob', 'sagemaker:StopTransformJob'],
+    [arn('transform-job')],
+  );
+  allow(['sagemaker:CreateModel'], [arn('model')]);
+  allow(
+    ['sagemaker:AddTags', 'sagemaker:ListTags'],
+    [arn('training-job'), arn('transform-job'), arn('model')],
+  );
+  // The .sync integrations watch job state changes through these managed EventBridge rules.
+  allow(
+    ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+    [
+      'StepFunctionsGetEventsForSageMakerTrainingJobsRule',
+      'StepFunctionsGetEventsForSageMakerTransformJobsRule',
+    ].map((resourceName) => stack.formatArn({ service: 'events', resource: 'rule', resourceName })),
+  );
+  allow(['iam:PassRole'], [targets.trainingRole.roleArn, targets.modelRole.roleArn], {
+    StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' },
+  });
+  // Volume and output encryption: SageMaker creates grants on the key for the job's resources.
+  grants.push(
+    grantKeyForSageMaker(stateMachine, targets.key),
+    grantKeyViaService(stateMachine, targets.key, 'ssm', ['kms:Decrypt']),
+    grantKeyViaService(stateMachine, targets.key, 'sns', ['kms:GenerateDataKey', 'kms:Decrypt']),
+  );
+  acknowledgeRetrainFindings(stateMachine, targets);
+  return grants.reduce((all, grant) => all.combine(grant));
+}
+
+/** The wildcards the retrain role keeps, each with its reason (cdk-nag AwsSolutions-IAM5). */
+function acknowledgeRetrainFindings(stateMachine: sfn.StateMachine, targets: RetrainGrantTargets): void {
+  const role = stateMachine.role;
+  const stack = Stack.of(stateMachine);
+  acknowledgeFunctionVersions(role, targets.functions);
+  const perRun =
+    'Every job and model of a run is named <prefix>-<kind>-<runId>; the run id is only known at run time.';
+  const finding = (resource: string): string =>
+    resourceFinding(
+      stateMachine,
+      stack.formatArn({ service: 'sagemaker', resource, resourceName: `${targets.resourcePrefix}-*` }),
+    );
+  acknowledge(role, {
+    [finding('training-job')]: perRun,
+    [finding('transform-job')]: perRun,
+    [finding('model')]: perRun,
+    'AwsSolutions-IAM5[Resource::*]':
+      'X-Ray tracing (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) and ' +
+      'the log delivery of the state machine (logs:CreateLogDelivery and related) have no resource-level permissions.',
+  });
+}
