@@ -10,6 +10,7 @@ export default tseslint.config(
       globals: {
         require: 'readonly',
         module: 'writable',
+        exports: 'writable',
         process: 'readonly',
         console: 'readonly',
         __dirname: 'readonly',
@@ -20,6 +21,20 @@ export default tseslint.config(
       eqeqeq: ['error', 'always', { null: 'ignore' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       '@typescript-eslint/no-require-imports': 'off',
+    },
+  },
+  {
+    // Type-aware rules (the TypeScript project of tsconfig.json, through typescript-eslint's project
+    // service): a promise nobody awaits or handles, or one passed where a void callback is expected
+    // (an event handler, setTimeout, forEach), loses its rejection.
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
     },
   },
   {

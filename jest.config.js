@@ -1,9 +1,36 @@
-/** @type {import('jest').Config} */
-module.exports = {
+/**
+ * Two projects. `unit`: everything fast (pure code, templates synthesized without esbuild bundling,
+ * single local services on loopback). `e2e`: the slow end-to-end checks: the local runtime end to end,
+ * tests that train models (the core path, the workflow handlers on local S3) and the one synth that
+ * bundles the Lambda handlers with esbuild for real.
+ *
+ * `npm test` runs both; `npm run test:unit` and `npm run test:e2e` run one (jest --selectProjects).
+ */
+const E2E_TESTS = [
+  '<rootDir>/test/local/e2e.test.ts',
+  '<rootDir>/test/bench/core-path.test.ts',
+  '<rootDir>/test/functions/workflow/run-handlers.test.ts',
+  '<rootDir>/test/infra/bundling.test.ts',
+];
+
+const common = {
+  rootDir: __dirname,
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
-  testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': 'ts-jest' },
-  setupFiles: ['<rootDir>/local/polyfills.js', '<rootDir>/test/setup-env.js'],
+};
+
+/** @type {import('jest').Config} */
+module.exports = {
+  // Generous on purpose: no test may depend on how fast a shared or busy machine is.
   testTimeout: 60000,
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', ...E2E_TESTS],
+    },
+    { ...common, displayName: 'e2e', testMatch: E2E_TESTS },
+  ],
 };

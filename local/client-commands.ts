@@ -10,7 +10,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Upload } from '@aws-sdk/lib-storage';
-import { rollbackAlarmNames } from '../infra/constructs/rollback-alarms';
+import { rollbackAlarmNames } from '../pipeline/names';
 import { EXIT, UsageError, type ParsedArgs } from './cli-args';
 import { selectRatingFiles, uploadKey } from './data-files';
 import { DEFAULT_HOME, homeLayout, runningInstance, type InstanceState } from './home';

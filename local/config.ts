@@ -1,13 +1,13 @@
 /**
  * The local runtime's configuration: the deploy config `cdk deploy` reads (`cdk.json` context.reelflow,
- * parsed and validated by infra/config.ts), so both train, gate and deploy alike. `--config <file.json>`
+ * parsed and validated by pipeline/config.ts), so both train, gate and deploy alike. `--config <file.json>`
  * overrides parts of it: the file holds a partial `reelflow` block (or a cdk.json-shaped
  * `{"context": {"reelflow": ...}}`), deep-merged over cdk.json's (objects merge, arrays and values
  * replace), then validated as a whole.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CONFIG_CONTEXT_KEY, parseDeployConfig, type DeployConfig } from '../infra/config';
+import { CONFIG_CONTEXT_KEY, parseDeployConfig, type DeployConfig } from '../pipeline/config';
 import { PROJECT_ROOT } from './home';
 
 export const CDK_JSON = join(PROJECT_ROOT, 'cdk.json');

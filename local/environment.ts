@@ -12,8 +12,8 @@
  * The handlers build their SDK clients at module scope and a client keeps the endpoint it resolved
  * first, so the variables are set before the handlers are imported, once per process.
  */
-import type { DeployConfig } from '../infra/config';
-import { productionParameterName } from '../infra/config';
+import type { DeployConfig } from '../pipeline/config';
+import { productionParameterName } from '../pipeline/names';
 import { LOCAL_CREDENTIALS } from './services/s3-client';
 import { LOCAL_REGION } from './services/local-account';
 
@@ -67,12 +67,11 @@ export function handlerEnvironment(settings: HandlerEnvironmentSettings): Record
     AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: endpoints.sagemakerRuntime,
     AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
     AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-    // The local runtime runs on Node 20 by design (local/polyfills.js); the SDK's notice about its
-    // releases after January 2027 needing Node 22 would print in the middle of every run.
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     POWERTOOLS_SERVICE_NAME: 'reelflow',
     POWERTOOLS_LOG_LEVEL: settings.verbose ? 'INFO' : 'SILENT',
     POWERTOOLS_METRICS_DISABLED: 'true',
+    // No X-Ray daemon here: the tracer stays off even where AWS_EXECUTION_ENV is set (a container).
+    POWERTOOLS_TRACE_ENABLED: 'false',
     // What the constructs set on the functions (infra/constructs/workflow-functions.ts, run-trigger.ts,
     // recommend-api.ts, infra/stacks/reelflow-stack.ts).
     DATA_BUCKET: settings.bucket,

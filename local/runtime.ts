@@ -14,7 +14,8 @@
 import { randomUUID } from 'node:crypto';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { mkdir } from 'node:fs/promises';
-import { type DeployConfig, productionParameterName } from '../infra/config';
+import { type DeployConfig } from '../pipeline/config';
+import { productionParameterName } from '../pipeline/names';
 import { RECOMMEND_RESOURCE } from '../infra/constructs/recommend-api';
 import { DEPLOY_STATES } from '../pipeline/deploy-workflow';
 import { RENDER_PLACEHOLDERS, renderWorkflowDefinitions, type RenderedWorkflows } from '../pipeline/render';

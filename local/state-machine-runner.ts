@@ -16,10 +16,6 @@
  * - a Task without `TimeoutSeconds` gets Step Functions' own default (99999999 s, capped at what a Node
  *   timer holds): the engine follows the States Language spec's 60 s instead, which would time a
  *   training job out.
- *
- * Node 20: the engine needs `Promise.withResolvers` (Node 22). Without local/polyfills.js the first Task
- * throws a TypeError that the definitions' catch-alls route to their failure path; `assertEngineReady`
- * refuses to start instead.
  */
 import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
 import type { TimeScale } from './time-scale';
@@ -91,17 +87,6 @@ export class UnboundTaskError extends Error {
   }
 }
 
-/** Thrown when the engine cannot run on this Node.js (Promise.withResolvers missing). */
-export class EngineNotReadyError extends Error {
-  constructor() {
-    super(
-      'aws-local-stepfunctions needs Promise.withResolvers (Node.js 22); on Node.js 20 load local/polyfills.js ' +
-        'first (local/bin/reelflow.js and jest setupFiles do)',
-    );
-    this.name = 'EngineNotReadyError';
-  }
-}
-
 /** Thrown when a runner is used out of turn (a second execution on a busy runner). */
 export class RunnerBusyError extends Error {
   constructor(message: string) {
@@ -112,12 +97,6 @@ export class RunnerBusyError extends Error {
 
 /** Step Functions' default Task timeout, capped at the longest delay a Node.js timer takes (2^31-1 ms). */
 const TASK_TIMEOUT_SECONDS = Math.min(99_999_999, Math.floor((2 ** 31 - 1) / 1000));
-
-/** Throws EngineNotReadyError when the engine's one Node 22 API is missing. */
-export function assertEngineReady(): void {
-  if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function')
-    throw new EngineNotReadyError();
-}
 
 interface StateInfo {
   readonly name: string;
@@ -153,7 +132,6 @@ export class StateMachineRunner {
    * @throws UnboundTaskError when a Task's Resource has no binding
    */
   constructor(definition: Definition, bindings: TaskBindings, scale: TimeScale) {
-    assertEngineReady();
     this.definition = JSON.parse(JSON.stringify(definition)) as Definition;
     const unbound: { state: string; resource: string }[] = [];
     for (const { name, state } of allStates(this.definition)) {

@@ -12,7 +12,7 @@
 import { parseS3Uri } from '../functions/common/s3-uri';
 import { SERVING_CONTENT_TYPES } from '../functions/contracts';
 import { trainingHyperparameters } from '../functions/core/prepare';
-import type { DeployConfig } from '../infra/config';
+import type { DeployConfig } from '../pipeline/config';
 import { checkApiResponse, checkServed, safeJson, servedSchema } from './verify-aws/answers';
 import { cleanUp, type Created } from './verify-aws/cleanup';
 import { VerifyAbortedError, VerifyCheckError, VerifyTimeoutError } from './verify-aws/errors';

@@ -1,11 +1,10 @@
 #!/usr/bin/env node
 'use strict';
 // Runs a TypeScript entry point (`node local/bin/run-ts.js bench/run.ts [args]`, `npm run bench`) the way
-// local/bin/reelflow.js runs the CLI: the Node 20 polyfills first, then tsx's CommonJS loader.
+// local/bin/reelflow.js runs the CLI: through tsx's CommonJS loader.
 const { resolve } = require('node:path');
 
-require('../polyfills');
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'; // as in reelflow.js
+require('./node-version').requireNode22('run-ts');
 require('tsx/cjs');
 
 const [node, , script, ...args] = process.argv;

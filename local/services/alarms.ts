@@ -1,5 +1,5 @@
 /**
- * Local CloudWatch alarms: the stack's three rollback alarms (infra/constructs/rollback-alarms.ts), same
+ * Local CloudWatch alarms: the stack's three rollback alarms (infra/constructs/rollback-alarms.ts; names from pipeline/names.ts), same
  * names, same thresholds from the deploy config, fed by what the local fleets and the local API measure:
  *
  * - `<endpoint>-rollback-5xx`: Sum of the endpoint's Invocation5XXErrors per period >= threshold;
@@ -16,8 +16,8 @@
  * alarm is next evaluated from its metrics; locally it holds for `evaluationPeriods` periods, the time
  * the alarm needs to refill its evaluation window.
  */
-import { rollbackAlarmNames } from '../../infra/constructs/rollback-alarms';
-import type { AlarmsConfig } from '../../infra/config';
+import { rollbackAlarmNames } from '../../pipeline/names';
+import type { AlarmsConfig } from '../../pipeline/config';
 import { AwsServiceError, type AwsJsonService } from './aws-json-server';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from './local-account';
 

@@ -20,7 +20,7 @@
  *
  * The Invocation5XXErrors and ModelLatency data points the alarms evaluate come from here.
  */
-import { VARIANT_NAME } from '../../infra/config';
+import { VARIANT_NAME } from '../../pipeline/names';
 import type { LocalAlarms } from './alarms';
 import type { ContainerRequest, ContainerResponse, LoadedModel } from './model-containers';
 import { sageMakerArn, SageMakerApiError } from './sagemaker-errors';

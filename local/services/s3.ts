@@ -7,8 +7,6 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { localS3Client } from './s3-client';
 
-export { localS3Client } from './s3-client';
-
 export interface LocalS3Options {
   /** Folder the objects live in (kept between runs unless `reset`). */
   readonly directory: string;

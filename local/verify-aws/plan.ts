@@ -18,8 +18,8 @@ import { bufferSource } from '../../functions/core/ingest';
 import { prepareRun, type PreparedManifest } from '../../functions/core/prepare';
 import type { ArtifactSink } from '../../functions/core/sink';
 import { parseIdMapCsv, parseSplitCsv } from '../../functions/core/split';
-import { generateSample, SYNTHETIC_DEFAULTS } from '../../functions/core/synthetic';
-import { VARIANT_NAME } from '../../infra/config';
+import { generateSample, SYNTHETIC_DEFAULTS } from '../sample/synthetic';
+import { VARIANT_NAME } from '../../pipeline/names';
 import { builtinImageUriFor } from '../../pipeline/images';
 import { VerifyCheckError } from './errors';
 

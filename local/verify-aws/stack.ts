@@ -2,7 +2,7 @@
  * The deployed stack's outputs `reelflow verify-aws` needs (DescribeStacks), combined with the deploy
  * config's settings into VerifySettings.
  */
-import type { DeployConfig } from '../../infra/config';
+import type { DeployConfig } from '../../pipeline/config';
 import { MissingStackOutputError } from './errors';
 import type { VerifySettings } from './plan';
 import type { StackOutputsPort } from './ports';

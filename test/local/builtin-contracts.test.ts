@@ -12,7 +12,7 @@ import type { PrepareResult } from '../../functions/contracts';
 import { parseMlConfig } from '../../functions/core/config';
 import { trainingHyperparameters } from '../../functions/core/prepare';
 import { encodeSparseRowFramed } from '../../functions/core/recordio';
-import { parseDeployConfig } from '../../infra/config';
+import { parseDeployConfig } from '../../pipeline/config';
 import { LocalAlarms } from '../../local/services/alarms';
 import { LocalNotifications } from '../../local/services/notifications';
 import { LocalParameterStore } from '../../local/services/parameters';

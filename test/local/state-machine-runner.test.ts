@@ -1,4 +1,4 @@
-import { parseDeployConfig } from '../../infra/config';
+import { parseDeployConfig } from '../../pipeline/config';
 import { RETRAIN_STATES } from '../../pipeline/retrain-workflow';
 import {
   RENDER_ACCOUNT,
@@ -9,8 +9,6 @@ import {
 import { LOCAL_ACCOUNT, LOCAL_REGION } from '../../local/services/local-account';
 import {
   allStates,
-  assertEngineReady,
-  EngineNotReadyError,
   StateMachineRunner,
   UnboundTaskError,
   type TaskBindings,
@@ -82,12 +80,7 @@ function bindings(calls: Record<string, unknown>): TaskBindings {
 }
 
 describe('StateMachineRunner on the rendered retrain definition', () => {
-  it('runs the happy path state by state with the engine on this Node.js (the polyfill on Node 20)', async () => {
-    // GIVEN Node 20, where the engine works only through local/polyfills.js (jest setupFiles)
-    const major = Number(process.versions.node.split('.')[0]);
-    const withResolvers = (Promise as unknown as { withResolvers: () => unknown }).withResolvers;
-    if (major < 22) expect(withResolvers.toString()).not.toMatch(/\[native code\]/);
-
+  it('runs the happy path state by state', async () => {
     // WHEN the rendered definition runs with every Task bound
     const calls: Record<string, unknown> = {};
     const runner = new StateMachineRunner(retrain, bindings(calls), new TimeScale(0));
@@ -164,24 +157,6 @@ describe('StateMachineRunner on the rendered retrain definition', () => {
         .map((s) => s.name)
         .sort(),
     ).toEqual([S.trainFm, S.trainKnn].sort());
-  });
-
-  it('without Promise.withResolvers the engine would take the catch path; the runner refuses to start', async () => {
-    const original = (Promise as unknown as { withResolvers?: unknown }).withResolvers;
-    const runner = new StateMachineRunner(retrain, bindings({}), new TimeScale(0));
-    delete (Promise as unknown as { withResolvers?: unknown }).withResolvers;
-    try {
-      expect(() => assertEngineReady()).toThrow(EngineNotReadyError);
-      // The trap the polyfill closes: the first Task fails and the definition's catch-all "handles" it.
-      const result = await runner.run(
-        { runId: RUN, trigger: { key: 'k', versionId: 'v' } },
-        { executionName: 'trap' },
-      );
-      expect(result.status).toBe('FAILED');
-      expect(result.path.slice(0, 3)).toEqual([S.loadConfig, S.prepare, S.notifyFailure]);
-    } finally {
-      (Promise as unknown as { withResolvers?: unknown }).withResolvers = original;
-    }
   });
 
   it('answers as the account and region the definitions are rendered for', () => {

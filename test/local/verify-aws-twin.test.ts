@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listObjects } from '../../functions/common/s3-io';
-import { parseDeployConfig } from '../../infra/config';
+import { parseDeployConfig } from '../../pipeline/config';
 import { LocalAlarms } from '../../local/services/alarms';
 import type { LoopbackServer } from '../../local/services/http';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from '../../local/services/local-account';

@@ -28,7 +28,7 @@ import { documentedHyperparameters, FACTORIZATION_MACHINES, KNN } from '../../fu
 import { writeFmModelTarGz } from '../../functions/core/fm/artifact';
 import { trainingHyperparameters } from '../../functions/core/prepare';
 import { parseIdMapCsv } from '../../functions/core/split';
-import { parseDeployConfig } from '../../infra/config';
+import { parseDeployConfig } from '../../pipeline/config';
 import { builtinImageUriFor } from '../../pipeline/images';
 import { runVerifyAws, type VerifyOptions } from '../../local/verify-aws';
 import {
