@@ -21,46 +21,67 @@ const share = z.number().gt(0).lt(1);
 export const RATING_FORMATS = ['auto', 'u.data', 'ratings.dat', 'ratings.csv'] as const;
 export type RatingFormatOption = (typeof RATING_FORMATS)[number];
 
-export const ingestSchema = z
-  .object({
-    /** Force a file format instead of detecting it from the name and first line. @default 'auto' */
-    format: z.enum(RATING_FORMATS).default('auto'),
-    /** Lowest valid rating (inclusive). @default 0.5 (MovieLens half stars; ml-100k uses 1) */
-    ratingMin: z.number().default(0.5),
-    /** Highest valid rating (inclusive). @default 5 */
-    ratingMax: z.number().default(5),
-    /** Reject the whole data set when bad rows exceed this share of all rows. @default 0.01 */
-    maxBadRowShare: z.number().min(0).max(1).default(0.01),
-    /** How many line numbers to keep per file and reason in the validation report. @default 5 */
-    sampleLinesPerReason: positiveInt.default(5),
-  })
-  .refine((v) => v.ratingMin < v.ratingMax, {
-    message: 'ratingMin must be below ratingMax',
-    path: ['ratingMin'],
+/**
+ * A strict settings object: an unknown key (a typo such as `ml.split.testshare`) fails with a message
+ * naming it and the known keys, instead of being silently ignored.
+ */
+function section<T extends z.ZodRawShape>(shape: T) {
+  const known = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (issue) => {
+      if (issue.code !== 'unrecognized_keys') return undefined;
+      const keys = issue.keys.map((key) => `'${key}'`).join(', ');
+      return `unknown key${issue.keys.length === 1 ? '' : 's'} ${keys} (known keys: ${known})`;
+    },
   });
+}
 
-export const splitSchema = z
-  .object({
-    /**
-     * `temporal-per-user`: each user's latest ratings are the test set.
-     * `global-time`: every rating at or after `cutoffTimestamp` is test.
-     * `predefined`: MovieLens-100k `ua.base`/`ua.test` files, as the workshop did.
-     * @default 'temporal-per-user'
-     */
-    mode: z.enum(['temporal-per-user', 'global-time', 'predefined']).default('temporal-per-user'),
-    /** Share of each eligible user's latest ratings held out. @default 0.2 */
-    testShare: share.default(0.2),
-    /** Users with fewer ratings than this stay in training only. @default 5 */
-    minUserRatings: positiveInt.default(5),
-    /** Unix seconds; required for `global-time`. @default - none */
-    cutoffTimestamp: z.number().int().optional(),
-  })
-  .refine((v) => v.mode !== 'global-time' || v.cutoffTimestamp !== undefined, {
-    message: 'cutoffTimestamp is required when mode is global-time',
-    path: ['cutoffTimestamp'],
-  });
+export const ingestSchema = section({
+  /** Force a file format instead of detecting it from the name and first line. @default 'auto' */
+  format: z.enum(RATING_FORMATS).default('auto'),
+  /** Lowest valid rating (inclusive). @default 0.5 (MovieLens half stars; ml-100k uses 1) */
+  ratingMin: z.number().default(0.5),
+  /** Highest valid rating (inclusive). @default 5 */
+  ratingMax: z.number().default(5),
+  /** Reject the whole data set when bad rows exceed this share of all rows. @default 0.01 */
+  maxBadRowShare: z.number().min(0).max(1).default(0.01),
+  /** How many line numbers to keep per file and reason in the validation report. @default 5 */
+  sampleLinesPerReason: positiveInt.default(5),
+  /**
+   * Timestamps later than now + this many seconds are bad rows (`future_timestamp`): with latest-wins
+   * de-duplication one would override every later correction. @default 86400 (one day)
+   */
+  maxFutureSeconds: z.number().min(0).default(86_400),
+  /**
+   * A gzipped file that decompresses to more bytes than this rejects the data set (a gzip bomb).
+   * MovieLens-32M is ~0.9 GB. @default 8 GiB
+   */
+  maxDecompressedBytes: positiveInt.default(8 * 1024 ** 3),
+}).refine((v) => v.ratingMin < v.ratingMax, {
+  message: 'ratingMin must be below ratingMax',
+  path: ['ratingMin'],
+});
 
-export const encodingSchema = z.object({
+export const splitSchema = section({
+  /**
+   * `temporal-per-user`: each user's latest ratings are the test set.
+   * `global-time`: every rating at or after `cutoffTimestamp` is test.
+   * `predefined`: MovieLens-100k `ua.base`/`ua.test` files, as the workshop did.
+   * @default 'temporal-per-user'
+   */
+  mode: z.enum(['temporal-per-user', 'global-time', 'predefined']).default('temporal-per-user'),
+  /** Share of each eligible user's latest ratings held out. @default 0.2 */
+  testShare: share.default(0.2),
+  /** Users with fewer ratings than this stay in training only. @default 5 */
+  minUserRatings: positiveInt.default(5),
+  /** Unix seconds; required for `global-time`. @default - none */
+  cutoffTimestamp: z.number().int().optional(),
+}).refine((v) => v.mode !== 'global-time' || v.cutoffTimestamp !== undefined, {
+  message: 'cutoffTimestamp is required when mode is global-time',
+  path: ['cutoffTimestamp'],
+});
+
+export const encodingSchema = section({
   /**
    * `implicit`: every rated pair is a positive, plus sampled unrated movies as negatives.
    * `workshop`: the lab's notebook exactly, label 1 when rating >= `positiveMinRating` else 0.
@@ -174,7 +195,7 @@ export const knnSchema = hyperparameterObject(KNN, {
   mini_batch_size: positiveInt.optional(),
 });
 
-export const evaluationSchema = z.object({
+export const evaluationSchema = section({
   /** Cut-offs reported for every ranking metric. @default [5, 10, 25] */
   ks: z.array(positiveInt).nonempty().default([5, 10, 25]),
   /** Number of recommendations the API returns. @default 25 */
@@ -185,7 +206,7 @@ export const evaluationSchema = z.object({
   relevanceMinRating: z.number().optional(),
 });
 
-export const gateSchema = z.object({
+export const gateSchema = section({
   /** The metric the gate and the approval summary lead with. @default 'ndcg@10' */
   primaryMetric: z
     .string()

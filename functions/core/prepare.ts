@@ -23,7 +23,14 @@ import { FramedRowEncoder } from './recordio';
 import { oneHotFramedSize, writeOneHotFramed } from './recordio/one-hot';
 import { TAG_BITS } from './serving/user-tags';
 import { ShardedSinkWriter, LineWriter, type ArtifactSink } from './sink';
-import { idMapCsv, splitCsvChunks, splitRatings, summarizeSplit, type SplitSummary } from './split';
+import {
+  idMapCsv,
+  splitCsvChunks,
+  splitRatings,
+  SplitError,
+  summarizeSplit,
+  type SplitSummary,
+} from './split';
 import type { Ratings, SparseExamples, Split } from './types';
 
 /** What `prepareRun` leaves in `manifest.json`. */
@@ -54,6 +61,8 @@ export interface PrepareRunOptions {
   readonly config: MlConfig;
   /** Progress for a terminal or a log (rows read, stage reached). */
   readonly onProgress?: (event: PrepareProgress) => void;
+  /** The time future timestamps are judged against (`ml.ingest.maxFutureSeconds`). @default new Date() */
+  readonly now?: Date;
 }
 
 export type PrepareProgress =
@@ -74,25 +83,29 @@ const DRAIN_BYTES = 16 << 20;
 
 /**
  * Runs ingestion, split and encoding and writes the artifacts. Rejected data writes
- * `validation.json` and rethrows the `DataRejectedError`, so nothing is trained on it.
+ * `validation.json` and rethrows the `DataRejectedError`, so nothing is trained on it. Valid rows that
+ * cannot make a run (fewer than two movies, no user with enough history for a test set: a
+ * `SplitError`) are a rejection too, with the reason in the report's message.
  */
 export async function prepareRun(options: PrepareRunOptions): Promise<PrepareRunResult> {
   const { sources, sink, config, onProgress } = options;
 
   let ratings: Ratings;
   let report: ValidationReport;
+  let split: Split;
+  const rng = new Rng(config.seed);
   try {
     ({ ratings, report } = await ingestRatings(sources, config.ingest, {
       onProgress: (rows) => onProgress?.({ stage: 'ingest', rows }),
+      now: options.now,
     }));
+    split = splitOrReject(ratings, report, config, rng.nextU32());
   } catch (error) {
     if (error instanceof DataRejectedError) await putJson(sink, 'validation.json', error.report);
     throw error;
   }
   await putJson(sink, 'validation.json', report);
 
-  const rng = new Rng(config.seed);
-  const split = splitRatings(ratings, config.split, rng.nextU32());
   const summary = summarizeSplit(ratings, split);
   onProgress?.({ stage: 'split', detail: `${summary.trainRows} train / ${summary.testRows} test ratings` });
   await writeChunks(sink, 'split/train.csv', splitCsvChunks(ratings, split.train));
@@ -127,6 +140,28 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PrepareRun
   };
   await putJson(sink, 'manifest.json', manifest);
   return { manifest, report, ratings, split, train, test };
+}
+
+/**
+ * The split of accepted ratings, or a `DataRejectedError` whose report says why these ratings cannot
+ * make a run: a single movie (nothing to rank, no negatives to sample) or a split with an empty side.
+ */
+function splitOrReject(ratings: Ratings, report: ValidationReport, config: MlConfig, seed: number): Split {
+  const reject = (reason: string): DataRejectedError =>
+    new DataRejectedError({ ...report, accepted: false, message: `rejected: ${reason}` });
+  if (ratings.movies.size < 2) {
+    throw reject(
+      `the ${ratings.length === 1 ? 'only rating is' : `${ratings.length} ratings are all`} of one movie ` +
+        `(id ${ratings.movies.ids[0]}); recommendations need ratings of at least 2 movies`,
+    );
+  }
+  try {
+    return splitRatings(ratings, config.split, seed);
+  } catch (error) {
+    if (error instanceof SplitError)
+      throw reject(`the data cannot be split for evaluation: ${error.message}`);
+    throw error;
+  }
 }
 
 /**

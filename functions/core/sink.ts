@@ -5,7 +5,7 @@
  * MovieLens-32M run never needs its gigabytes of recordIO on the function's disk).
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 /** A file being written in pieces. */
@@ -26,16 +26,96 @@ export interface ArtifactSink {
   locate(path: string): string;
 }
 
-/** A sink writing files under `root` (folders are created as needed). */
-export function directorySink(root: string): ArtifactSink {
+/**
+ * A file-system error, in one line that names the path: `out/train/part-00000.recordio: no space left
+ * on device (ENOSPC)`. `code` is the system error code. Thrown by `directorySink` for every failure.
+ */
+export class FileIoError extends Error {
+  readonly code: string | undefined;
+
+  constructor(
+    readonly path: string,
+    cause: unknown,
+    doing?: string,
+  ) {
+    super(`${path}: ${doing ? `${doing}: ` : ''}${describeIoError(cause)}`, { cause });
+    this.name = 'FileIoError';
+    this.code = (cause as { code?: string } | null)?.code;
+  }
+}
+
+const IO_ERRORS: Readonly<Record<string, string>> = {
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOENT: 'no such file or folder',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EISDIR: 'is a folder, not a file',
+  ELOOP: 'too many levels of symbolic links (a symlink loop?)',
+  EROFS: 'read-only file system',
+  EEXIST: 'already exists',
+  EIO: 'input/output error',
+  ENAMETOOLONG: 'name too long',
+  EMFILE: 'too many open files',
+  EFBIG: 'file too large',
+};
+
+/** A short reason for a file-system error, without a path or a stack: `permission denied (EACCES)`. */
+export function describeIoError(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && IO_ERRORS[code]) return `${IO_ERRORS[code]} (${code})`;
+  const message = error instanceof Error ? error.message : String(error);
+  // Node's messages repeat the path after a comma ("EACCES: permission denied, open '/x'").
+  return message.split('\n')[0].replace(/, \w+ '.*'$/, '');
+}
+
+/**
+ * Creates `dir` and its missing parents. Not `mkdir(..., { recursive: true })`: Node's recursive mkdir
+ * never returns where a parent exists but refuses new entries without saying so (`/proc/x`).
+ */
+export async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+    return;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'EEXIST') {
+      if ((await stat(dir)).isDirectory()) return;
+      throw Object.assign(new Error(`${dir} exists and is not a folder`), { code: 'ENOTDIR' });
+    }
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw error;
+  }
+  await makeDirectory(dirname(dir));
+  try {
+    await mkdir(dir);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'EEXIST' || !(await stat(dir)).isDirectory()) throw error;
+  }
+}
+
+/** How `directorySink` opens a file to stream into (tests inject failing streams). */
+export type OpenWriteStream = (file: string) => WriteStream;
+
+/** A sink writing files under `root` (folders are created as needed). Errors are `FileIoError`s. */
+export function directorySink(
+  root: string,
+  options: { readonly openWriteStream?: OpenWriteStream } = {},
+): ArtifactSink {
+  const openStream = options.openWriteStream ?? ((file: string) => createWriteStream(file));
   return {
     async put(path, data) {
       const file = join(root, path);
-      await mkdir(dirname(file), { recursive: true });
-      await writeFile(file, data);
+      await ensureParent(file);
+      try {
+        await writeFile(file, data);
+      } catch (error) {
+        throw new FileIoError(file, error, 'cannot write');
+      }
     },
     open(path) {
-      return new FileArtifactWriter(join(root, path));
+      return new FileArtifactWriter(join(root, path), openStream);
     },
     locate(path) {
       return join(root, path);
@@ -43,33 +123,73 @@ export function directorySink(root: string): ArtifactSink {
   };
 }
 
+async function ensureParent(file: string): Promise<void> {
+  const dir = dirname(file);
+  try {
+    await makeDirectory(dir);
+  } catch (error) {
+    throw new FileIoError(dir, error, 'cannot create the folder');
+  }
+}
+
+/**
+ * Streams into one file. Every stream error is kept and fails the next `write`/`end`, including one
+ * that happens while a write waits for `drain` (the wait ends on `error` and `close` too), so a full
+ * disk never leaves a truncated file behind a successful run.
+ */
 class FileArtifactWriter implements ArtifactWriter {
   private stream?: WriteStream;
   private readonly ready: Promise<void>;
   private failure?: Error;
 
-  constructor(file: string) {
-    this.ready = mkdir(dirname(file), { recursive: true }).then(() => {
-      this.stream = createWriteStream(file);
-      this.stream.on('error', (error) => (this.failure = error));
+  constructor(
+    private readonly file: string,
+    openStream: OpenWriteStream,
+  ) {
+    this.ready = ensureParent(file).then(() => {
+      const stream = openStream(file);
+      stream.on('error', (error) => {
+        this.failure ??= new FileIoError(file, error, 'cannot write');
+      });
+      this.stream = stream;
     });
+    // A failure before the first write is reported by that write.
+    this.ready.catch(() => undefined);
   }
 
   async write(chunk: Uint8Array): Promise<void> {
-    await this.ready;
-    if (this.failure) throw this.failure;
-    const stream = this.stream!;
-    if (!stream.write(chunk)) await new Promise<void>((resolve) => stream.once('drain', resolve));
+    const stream = await this.open();
+    if (stream.write(chunk)) return;
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        stream.off('drain', done);
+        stream.off('error', done);
+        stream.off('close', done);
+        if (this.failure) reject(this.failure);
+        else resolve();
+      };
+      stream.on('drain', done);
+      stream.on('error', done);
+      stream.on('close', done);
+      if (this.failure || stream.destroyed) done();
+    });
   }
 
   async end(): Promise<void> {
+    const stream = await this.open();
+    await new Promise<void>((resolve, reject) => {
+      stream.end((error?: Error | null) => {
+        if (error && !this.failure) this.failure = new FileIoError(this.file, error, 'cannot write');
+        if (this.failure) reject(this.failure);
+        else resolve();
+      });
+    });
+  }
+
+  private async open(): Promise<WriteStream> {
     await this.ready;
     if (this.failure) throw this.failure;
-    const stream = this.stream!;
-    await new Promise<void>((resolve, reject) => {
-      stream.once('error', reject);
-      stream.end(() => resolve());
-    });
+    return this.stream!;
   }
 }
 

@@ -26,6 +26,30 @@ describe('parseMlConfig', () => {
     expect(() => parseMlConfig({ split: { mode: 'global-time' } })).toThrow(/ml\.split\.cutoffTimestamp/);
   });
 
+  it('refuses an unknown key in every nested section, naming it', () => {
+    for (const [section, key] of [
+      ['ingest', 'maxBadRowShares'],
+      ['split', 'testshare'],
+      ['encoding', 'negativeRatios'],
+      ['evaluation', 'k'],
+      ['gate', 'primary'],
+      ['fm', 'epoch'],
+      ['knn', 'kk'],
+    ]) {
+      expect(() => parseMlConfig({ [section]: { [key]: 1 } })).toThrow(
+        new RegExp(`invalid config ml\\.${section}\\.${key}: .*'${key}'`),
+      );
+    }
+    expect(() => parseMlConfig({ split: { testshare: 0.3 } })).toThrow(/known keys: mode, testShare/);
+  });
+
+  it('has documented defaults for the ingest limits', () => {
+    expect(parseMlConfig({}).ingest).toMatchObject({
+      maxFutureSeconds: 86_400,
+      maxDecompressedBytes: 8 * 1024 ** 3,
+    });
+  });
+
   it('throws when the rating range is empty', () => {
     expect(() => parseMlConfig({ ingest: { ratingMin: 5, ratingMax: 1 } })).toThrow(ConfigError);
   });

@@ -1,4 +1,12 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  type WriteStream,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseMlConfig } from '../../functions/core/config';
@@ -59,6 +67,60 @@ describe('prepareRun', () => {
     expect(requests).toHaveLength(1);
     const users = (JSON.parse(requests[0]) as { instances: { user_id: number }[] }).instances;
     expect(users.map((u) => u.user_id)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+  });
+
+  it.each([
+    ['one row', csv(['1,2,4,1000']), /only rating is of one movie \(id 2\)/],
+    [
+      'one movie',
+      csv(goodRows().map((r) => r.replace(/^(\d+),\d+,/, '$1,7,'))),
+      /40 ratings are all of one movie/,
+    ],
+    [
+      'no user with enough history',
+      csv(['1,1,4,1', '1,2,4,2', '2,1,3,3', '2,3,5,4']),
+      /cannot be split for evaluation: the temporal-per-user split left no test ratings/,
+    ],
+  ])(
+    'rejects valid rows that cannot make a run (%s), with the reason in validation.json',
+    async (_, body, reason) => {
+      const out = mkdtempSync(join(tmpdir(), 'prepare-degenerate-'));
+      const run = prepareRun({
+        sources: [bufferSource('r.csv', body)],
+        sink: directorySink(out),
+        config: parseMlConfig({}),
+      });
+      await expect(run).rejects.toThrow(DataRejectedError);
+      const report = JSON.parse(readFileSync(join(out, 'validation.json'), 'utf8'));
+      expect(report.accepted).toBe(false);
+      expect(report.message).toMatch(reason);
+      expect(existsSync(join(out, 'manifest.json'))).toBe(false);
+    },
+  );
+
+  it('fails with the path when a streamed artifact cannot be written (no space left), never succeeding', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'prepare-enospc-'));
+    const full = (file: string): WriteStream => {
+      const stream = createWriteStream(file, { highWaterMark: 16 });
+      // The first write fills the buffer; the disk then reports full while the writer waits for drain.
+      stream._write = (_chunk, _encoding, callback) =>
+        setTimeout(
+          () =>
+            callback(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })),
+          5,
+        );
+      return stream;
+    };
+    const run = prepareRun({
+      sources: [bufferSource('r.csv', csv(goodRows()))],
+      sink: directorySink(out, { openWriteStream: full }),
+      config: parseMlConfig({}),
+    });
+    await expect(run).rejects.toThrow(
+      new RegExp(
+        `^${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/split/train\\.csv: cannot write: no space left on device \\(ENOSPC\\)$`,
+      ),
+    );
   });
 
   it('rejects bad data before anything is trained, and still writes the validation report', async () => {

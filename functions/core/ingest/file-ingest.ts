@@ -1,7 +1,8 @@
 /**
  * One file (batch) of an ingestion, streamed: bytes split into lines, the format, CRLF and header
  * decided from the first bytes, each line parsed and validated, bad rows counted per reason into the
- * file's `FileReport`. Good rows go to the ingestion's `RatingStore`.
+ * file's `FileReport`. Lines end in LF (CRLF decided by the first line) or, in a file whose line breaks
+ * are CRs alone (classic Mac OS), in CR. Good rows go to the ingestion's `RatingStore`.
  */
 import type { IngestConfig } from '../config';
 import {
@@ -41,12 +42,15 @@ export class FileIngest {
   private pendingBlankStart = 0;
   private readonly reasonSamples: (ReasonSample | undefined)[] = [];
   private stopped = false;
+  /** The byte that ends a line: LF, or CR in a CR-only file. */
+  private eol = LF;
 
   constructor(
     name: string,
     private readonly sourceIndex: number,
     private readonly cfg: IngestConfig,
     private readonly store: RatingStore,
+    private readonly maxTimestamp = Infinity,
   ) {
     this.report = {
       name,
@@ -115,13 +119,23 @@ export class FileIngest {
     let head = this.window.length === 1 ? this.window[0] : Buffer.concat(this.window);
     this.window = [];
     if ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)) {
-      this.fail(`${this.report.name}: UTF-16 text is not supported; save the file as UTF-8 or ASCII`);
+      const bom = head[0] === 0xff ? 'FF FE' : 'FE FF';
+      this.fail(`${this.report.name}: the file is UTF-16 (byte order mark ${bom}); save it as UTF-8`);
+      return false;
+    }
+    const utf16 = utf16WithoutBom(head);
+    if (utf16) {
+      this.fail(`${this.report.name}: the file is UTF-16 (${utf16}, no byte order mark); save it as UTF-8`);
       return false;
     }
     if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) head = head.subarray(3);
-    const firstEnd = head.indexOf(LF);
+    if (isCrOnly(head)) {
+      this.eol = CR;
+      this.report.crOnly = true;
+    }
+    const firstEnd = head.indexOf(this.eol);
     const firstLine = head.subarray(0, firstEnd < 0 ? Math.min(head.length, MAX_LINE_BYTES) : firstEnd);
-    this.report.crlf = firstEnd > 0 && head[firstEnd - 1] === CR;
+    this.report.crlf = this.eol === LF && firstEnd > 0 && head[firstEnd - 1] === CR;
     const format = this.decideFormat(head);
     let order: ColumnOrder | undefined;
     const firstText = firstLine.toString('latin1').replace(/\r$/, '');
@@ -134,6 +148,7 @@ export class FileIngest {
       ratingMin: this.cfg.ratingMin,
       ratingMax: this.cfg.ratingMax,
       order,
+      maxTimestamp: this.maxTimestamp,
     });
     this.scan(head);
     return true;
@@ -149,7 +164,7 @@ export class FileIngest {
     }
     // The first line with content decides; the name only breaks a tie (no separator at all).
     const text = head.subarray(0, Math.min(head.length, SNIFF_BYTES)).toString('latin1');
-    const firstContent = text.split('\n').find((l) => l.trim().length > 0) ?? '';
+    const firstContent = text.split(this.eol === CR ? '\r' : '\n').find((l) => l.trim().length > 0) ?? '';
     const byContent = formatFromLine(firstContent);
     if (byContent) {
       report.format = byContent;
@@ -172,7 +187,7 @@ export class FileIngest {
   private scan(chunk: Buffer): void {
     let pos = 0;
     if (this.carry !== null || this.carryOverflow) {
-      const nl = chunk.indexOf(LF);
+      const nl = chunk.indexOf(this.eol);
       if (nl < 0) {
         this.extendCarry(chunk);
         return;
@@ -187,7 +202,7 @@ export class FileIngest {
       pos = nl + 1;
     }
     for (;;) {
-      const nl = chunk.indexOf(LF, pos);
+      const nl = chunk.indexOf(this.eol, pos);
       if (nl < 0) break;
       this.line(chunk, pos, nl);
       pos = nl + 1;
@@ -260,6 +275,36 @@ export class FileIngest {
     sample.count++;
     if (sample.lines.length < this.cfg.sampleLinesPerReason) sample.lines.push(lineNo);
   }
+}
+
+/**
+ * `little-endian` or `big-endian` when the first bytes look like UTF-16 text without a byte order
+ * mark: ASCII digits and separators in UTF-16 have a zero byte in every other position, which no
+ * UTF-8 rating file has.
+ */
+function utf16WithoutBom(head: Buffer): string | undefined {
+  const pairs = Math.min(head.length, 4096) >> 1;
+  if (pairs < 2) return undefined;
+  let evenZeros = 0;
+  let oddZeros = 0;
+  for (let i = 0; i < pairs; i++) {
+    if (head[2 * i] === 0) evenZeros++;
+    if (head[2 * i + 1] === 0) oddZeros++;
+  }
+  if (oddZeros >= 0.4 * pairs && evenZeros <= 0.05 * pairs) return 'little-endian';
+  if (evenZeros >= 0.4 * pairs && oddZeros <= 0.05 * pairs) return 'big-endian';
+  return undefined;
+}
+
+/** True when the first bytes break lines with CRs alone (more lone CRs than LFs). */
+function isCrOnly(head: Buffer): boolean {
+  let loneCr = 0;
+  let lf = 0;
+  for (let i = 0; i < head.length; i++) {
+    if (head[i] === LF) lf++;
+    else if (head[i] === CR && head[i + 1] !== LF) loneCr++;
+  }
+  return loneCr > 0 && loneCr > lf;
 }
 
 function isBlank(bytes: Uint8Array, start: number, end: number): boolean {

@@ -38,6 +38,8 @@ export const SEPARATORS: Readonly<Record<RatingFormat, string>> = {
  * - `bad_rating`: the rating is not a finite decimal number
  * - `rating_out_of_range`: the rating is outside [ratingMin, ratingMax]
  * - `bad_timestamp`: the timestamp is not non-negative decimal Unix seconds
+ * - `future_timestamp`: the timestamp is later than `maxTimestamp` (now + `ml.ingest.maxFutureSeconds`):
+ *   with latest-wins de-duplication a row from the year 3000 would override every later correction
  */
 export const BAD_ROW_REASONS = [
   'empty_line',
@@ -50,6 +52,7 @@ export const BAD_ROW_REASONS = [
   'bad_rating',
   'rating_out_of_range',
   'bad_timestamp',
+  'future_timestamp',
 ] as const;
 export type BadRowReason = (typeof BAD_ROW_REASONS)[number];
 
@@ -146,6 +149,8 @@ export interface LineParserOptions {
   readonly ratingMax: number;
   /** @default STANDARD_ORDER */
   readonly order?: ColumnOrder;
+  /** Latest valid timestamp (Unix seconds); later ones are `future_timestamp`. @default Infinity */
+  readonly maxTimestamp?: number;
 }
 
 const ID_RE = /^[0-9]+$/;
@@ -174,6 +179,7 @@ export function classifyLine(line: string, format: RatingFormat, opts: LineParse
   if (rating < opts.ratingMin || rating > opts.ratingMax) return { ok: false, reason: 'rating_out_of_range' };
   const timestamp = TIMESTAMP_RE.test(value.timestamp) ? Number(value.timestamp) : NaN;
   if (!Number.isFinite(timestamp)) return { ok: false, reason: 'bad_timestamp' };
+  if (timestamp > (opts.maxTimestamp ?? Infinity)) return { ok: false, reason: 'future_timestamp' };
   return { ok: true, userId: Number(value.userId), movieId: Number(value.movieId), rating, timestamp };
 }
 
@@ -201,6 +207,7 @@ export class LineParser {
   private readonly sepLen: number;
   /** Role per position: 0 user, 1 movie, 2 rating, 3 timestamp. */
   private readonly roles: Uint8Array;
+  private readonly maxTimestamp: number;
 
   constructor(
     readonly format: RatingFormat,
@@ -210,6 +217,7 @@ export class LineParser {
     this.sep0 = sep.charCodeAt(0);
     this.sepLen = sep.length;
     this.roles = Uint8Array.from((opts.order ?? STANDARD_ORDER).map((c) => COLUMNS.indexOf(c)));
+    this.maxTimestamp = opts.maxTimestamp ?? Infinity;
   }
 
   /** Parses `bytes[start, end)`: one line without its `\n` (and without the CR of a CRLF file). */
@@ -252,8 +260,13 @@ export class LineParser {
         else this.timestamp = value;
       }
     }
-    // Ids and timestamp are checked above; the rating range decides between good and out of range.
-    if (this.rating < this.opts.ratingMin || this.rating > this.opts.ratingMax) {
+    // Ids and timestamp syntax are checked above; the rating range and the timestamp's limit decide
+    // between good and a reason the slow path names.
+    if (
+      this.rating < this.opts.ratingMin ||
+      this.rating > this.opts.ratingMax ||
+      this.timestamp > this.maxTimestamp
+    ) {
       return this.slow(bytes, start, end);
     }
     return ROW_OK;

@@ -24,6 +24,8 @@ import { buildReport, DataRejectedError, type FileReport, type ValidationReport 
 export interface IngestOptions {
   /** Called with the running row count about every million rows, and once at the end. */
   onProgress?: (rows: number) => void;
+  /** The time `ml.ingest.maxFutureSeconds` counts from (tests inject it). @default new Date() */
+  now?: Date;
 }
 
 /** `Ratings.source` is a Uint16Array. */
@@ -35,7 +37,8 @@ const BYTES_PER_ROW_ESTIMATE = 20;
 /**
  * Reads, validates and unions `sources` (in upload order). Resolves with the de-duplicated ratings and
  * an accepted report; throws `DataRejectedError` when there are no rows, no good rows, bad rows above
- * `cfg.maxBadRowShare`, or a file that cannot be read to the end. Read errors of a source (I/O) are
+ * `cfg.maxBadRowShare`, or a file that cannot be read to the end (corrupt gzip, a gzip bomb past
+ * `cfg.maxDecompressedBytes`, UTF-16). Read errors of a source (I/O) are
  * not data errors and pass through unchanged.
  */
 export async function ingestRatings(
@@ -52,13 +55,14 @@ export async function ingestRatings(
   const knownBytes = sources.reduce((sum, source) => sum + (source.sizeBytes ?? 0), 0);
   const store = new RatingStore(Math.ceil(knownBytes / BYTES_PER_ROW_ESTIMATE));
   const files: FileReport[] = [];
+  const maxTimestamp = Math.floor((opts.now ?? new Date()).getTime() / 1000) + cfg.maxFutureSeconds;
   let rowsSoFar = 0;
   let nextProgress = PROGRESS_EVERY;
   for (let s = 0; s < sources.length; s++) {
     const source = sources[s];
-    const file = new FileIngest(source.name, s, cfg, store);
+    const file = new FileIngest(source.name, s, cfg, store, maxTimestamp);
     try {
-      const decoded = await openDecoded(source);
+      const decoded = await openDecoded(source, { maxDecompressedBytes: cfg.maxDecompressedBytes });
       file.report.gzip = decoded.gzip;
       for await (const chunk of decoded.chunks) {
         if (!file.push(chunk)) break;

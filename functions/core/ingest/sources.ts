@@ -3,11 +3,12 @@
  * buffer in a test), opened as a byte stream. Compression is recognised by the gzip magic bytes, not by
  * the name, because uploads are named by people (`ratings.csv` may be gzipped, `x.gz` may not be).
  */
-import { createReadStream, statSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { constants, statSync } from 'node:fs';
+import { open, readdir, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { describeIoError } from '../sink';
 
 /** One file of ratings, opened as raw bytes (maybe gzipped). */
 export interface RatingSource {
@@ -30,6 +31,23 @@ export class CorruptSourceError extends Error {
   }
 }
 
+/**
+ * Thrown when a local file cannot be read (permission denied, a folder or a FIFO given as a file, a
+ * symlink loop, ...): an I/O error, not a data error; the message is one line naming the path.
+ */
+export class SourceReadError extends Error {
+  readonly code: string | undefined;
+
+  constructor(
+    readonly path: string,
+    cause: unknown,
+  ) {
+    super(`${path}: cannot read: ${describeIoError(cause)}`, { cause });
+    this.name = 'SourceReadError';
+    this.code = (cause as { code?: string } | null)?.code;
+  }
+}
+
 /** Read size for local files: large chunks keep the per-chunk overhead of the parser negligible. */
 const FILE_CHUNK_BYTES = 1 << 20;
 /** Output chunk of the gunzip stream (zlib's default is 16 KiB). */
@@ -42,14 +60,14 @@ const GUNZIP_CHUNK_BYTES = 1 << 18;
  * timestamped upload names (`2024-05-01T...csv`) replay in the order they arrived.
  */
 export async function fileSources(path: string): Promise<RatingSource[]> {
-  const info = await stat(path);
+  const info = await readingPath(path, () => stat(path));
   if (info.isFile()) return [fileSource(path, basename(path))];
   const files: string[] = [];
   const walk = async (dir: string): Promise<void> => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
+    for (const entry of await readingPath(dir, () => readdir(dir, { withFileTypes: true }))) {
       if (entry.name.startsWith('.')) continue;
       const full = join(dir, entry.name);
-      const kind = entry.isSymbolicLink() ? await stat(full) : entry;
+      const kind = entry.isSymbolicLink() ? await readingPath(full, () => stat(full)) : entry;
       if (kind.isDirectory()) await walk(full);
       else if (kind.isFile()) files.push(full);
     }
@@ -60,6 +78,15 @@ export async function fileSources(path: string): Promise<RatingSource[]> {
   return named.map(({ full, name }) => fileSource(full, name));
 }
 
+/** `read()`, with its error as a `SourceReadError` naming `path`. */
+async function readingPath<T>(path: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    throw new SourceReadError(path, error);
+  }
+}
+
 /** A source reading one local file. */
 export function fileSource(path: string, name: string = basename(path)): RatingSource {
   let sizeBytes: number | undefined;
@@ -68,7 +95,45 @@ export function fileSource(path: string, name: string = basename(path)): RatingS
   } catch {
     sizeBytes = undefined; // a missing file fails in open(), naming the file
   }
-  return { name, sizeBytes, open: async () => createReadStream(path, { highWaterMark: FILE_CHUNK_BYTES }) };
+  return { name, sizeBytes, open: async () => readFileChunks(path) };
+}
+
+/**
+ * The bytes of a regular file, in large chunks. Anything else (a FIFO would block until a writer
+ * comes, a device may never end, a folder cannot be read) and every read error is a `SourceReadError`.
+ */
+async function* readFileChunks(path: string): AsyncGenerator<Buffer> {
+  let handle;
+  try {
+    // O_NONBLOCK: opening a FIFO without a writer must not wait for one (it is refused just below).
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    throw new SourceReadError(path, error);
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) {
+      const what = info.isDirectory()
+        ? 'a folder'
+        : info.isFIFO()
+          ? 'a FIFO (named pipe)'
+          : 'not a regular file';
+      throw new SourceReadError(path, new Error(`${what}, not a regular file`));
+    }
+    const buffer = Buffer.allocUnsafe(FILE_CHUNK_BYTES);
+    for (;;) {
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await handle.read(buffer, 0, buffer.length, null));
+      } catch (error) {
+        throw new SourceReadError(path, error);
+      }
+      if (bytesRead === 0) return;
+      yield Buffer.from(buffer.subarray(0, bytesRead));
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -103,7 +168,10 @@ export interface DecodedSource {
  * (concatenated gzip members are read as one stream, like `zcat`). A corrupt or truncated gzip stream
  * throws `CorruptSourceError` from the iteration; read errors of the source itself pass through.
  */
-export async function openDecoded(source: RatingSource): Promise<DecodedSource> {
+export async function openDecoded(
+  source: RatingSource,
+  options: { readonly maxDecompressedBytes?: number } = {},
+): Promise<DecodedSource> {
   const iterator = toBuffers(await source.open())[Symbol.asyncIterator]();
   let head: Buffer = Buffer.alloc(0);
   let ended = false;
@@ -128,15 +196,36 @@ export async function openDecoded(source: RatingSource): Promise<DecodedSource> 
     }
   }
   if (!startsWithGzipMagic(head)) return { gzip: false, chunks: all() };
-  return { gzip: true, chunks: gunzipped(source.name, all()) };
+  return { gzip: true, chunks: gunzipped(source.name, all(), options.maxDecompressedBytes ?? Infinity) };
 }
 
-async function* gunzipped(name: string, input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+/**
+ * The gunzipped bytes of `input`. Output is counted as zlib produces it: past `maxBytes` the stream
+ * is destroyed and `CorruptSourceError` thrown, so a gzip bomb (a few MB that inflate to terabytes)
+ * never reaches memory or the parser.
+ */
+async function* gunzipped(
+  name: string,
+  input: AsyncIterable<Buffer>,
+  maxBytes: number,
+): AsyncGenerator<Buffer> {
   const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
   const output = pipeline(Readable.from(input), gunzip, () => undefined);
+  let produced = 0;
   try {
-    for await (const chunk of output) yield chunk as Buffer;
+    for await (const chunk of output) {
+      produced += (chunk as Buffer).length;
+      if (produced > maxBytes) {
+        throw new CorruptSourceError(
+          name,
+          `decompresses to more than ${maxBytes.toLocaleString('en-US')} bytes ` +
+            `(ml.ingest.maxDecompressedBytes); refused as a possible gzip bomb`,
+        );
+      }
+      yield chunk as Buffer;
+    }
   } catch (error) {
+    if (error instanceof CorruptSourceError) throw error;
     if (isZlibError(error)) {
       throw new CorruptSourceError(name, `not a valid gzip stream (${(error as Error).message})`, {
         cause: error,

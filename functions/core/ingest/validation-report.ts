@@ -26,6 +26,8 @@ export interface FileReport {
   gzip: boolean;
   /** Lines end in CRLF (decided by the first line); their CRs are not errors. */
   crlf: boolean;
+  /** Lines end in CR alone (classic Mac OS line breaks); set only then. */
+  crOnly?: boolean;
   /** The first line named the columns and was skipped. */
   header: boolean;
   /** Decompressed bytes read. */
@@ -38,7 +40,10 @@ export interface FileReport {
   badRows: number;
   trailingEmptyLines: number;
   reasons: Partial<Record<BadRowReason, ReasonSample>>;
-  /** The file could not be read to the end (corrupt gzip, UTF-16, ...); the data set is rejected. */
+  /**
+   * The file could not be read to the end (corrupt gzip, decompressed size above
+   * `maxDecompressedBytes`, UTF-16, ...); the data set is rejected.
+   */
   error?: string;
 }
 

@@ -67,6 +67,24 @@ describe('parseRatingLine', () => {
     expect(parseRatingLine(line, 'ratings.csv', range)).toEqual({ ok: false, reason });
   });
 
+  it('classifies a timestamp after maxTimestamp as future_timestamp, on the fast and the slow path', () => {
+    const opts = { ...range, maxTimestamp: 2_000_000_000 };
+    expect(parseRatingLine('1,2,3,2000000000', 'ratings.csv', opts)).toMatchObject({ ok: true });
+    expect(parseRatingLine('1,2,3,2000000001', 'ratings.csv', opts)).toEqual({
+      ok: false,
+      reason: 'future_timestamp',
+    });
+    expect(parseRatingLine(' 1 , 2 , 3 , 32503680000 ', 'ratings.csv', opts)).toEqual({
+      ok: false,
+      reason: 'future_timestamp',
+    });
+    // Precedence: a bad rating is reported before a future timestamp.
+    expect(parseRatingLine('1,2,9,32503680000', 'ratings.csv', opts)).toEqual({
+      ok: false,
+      reason: 'rating_out_of_range',
+    });
+  });
+
   it('reads the columns in the order a header gave', () => {
     const order = parseHeader('movieId,timestamp,userId,rating', 'ratings.csv');
     expect(parseRatingLine('10,99,3,4.5', 'ratings.csv', { ...range, order })).toEqual({

@@ -386,9 +386,62 @@ describe('ingestRatings: policy and errors', () => {
       defaults,
     );
     expect(error.message).toMatch(
-      /^rejected: 2 of 3 files could not be read: cut\.csv\.gz: not a valid gzip stream .*; u16\.csv: UTF-16 text is not supported/,
+      /^rejected: 2 of 3 files could not be read: cut\.csv\.gz: not a valid gzip stream .*; u16\.csv: the file is UTF-16 \(byte order mark FF FE\); save it as UTF-8$/,
     );
     expect(error.report.files.map((f) => f.error === undefined)).toEqual([true, false, false]);
+  });
+
+  it('rejects UTF-16 without a byte order mark with a clear reason, in both byte orders', async () => {
+    const text = '1,2,3,4\n5,6,4,7\n';
+    const le = await rejected([bufferSource('le.csv', Buffer.from(text, 'utf16le'))], defaults);
+    expect(le.message).toMatch(
+      /le\.csv: the file is UTF-16 \(little-endian, no byte order mark\); save it as UTF-8/,
+    );
+    const be = Buffer.from(text, 'utf16le').swap16();
+    const bigEndian = await rejected([bufferSource('be.csv', be)], defaults);
+    expect(bigEndian.message).toMatch(/be\.csv: the file is UTF-16 \(big-endian, no byte order mark\)/);
+  });
+
+  it('reads a file with CR-only line breaks as rows, not as stray CRs', async () => {
+    const { ratings, report } = await ingestRatings(
+      [bufferSource('mac.csv', 'userId,movieId,rating,timestamp\r1,2,3,4\r5,6,4,7\r', 5)],
+      defaults,
+    );
+    expect(rows(ratings)).toEqual([
+      [1, 2, 3, 4, 'mac.csv'],
+      [5, 6, 4, 7, 'mac.csv'],
+    ]);
+    expect(report.files[0]).toMatchObject({ crOnly: true, crlf: false, header: true, badRows: 0 });
+  });
+
+  it('counts timestamps beyond now + maxFutureSeconds as future_timestamp', async () => {
+    const now = new Date('2030-01-01T00:00:00Z');
+    const nowSeconds = now.getTime() / 1000;
+    const body = [
+      '1,2,3,' + (nowSeconds + 3600),
+      '1,3,3,' + (nowSeconds + 2 * 86_400),
+      '1,4,3,32503680000',
+      '1,5,3,1000',
+    ];
+    const { report } = await ingestRatings([bufferSource('f.csv', body.join('\n'))], lenient, { now });
+    expect(report.reasons).toEqual({ future_timestamp: 2 });
+    expect(report.files[0].reasons.future_timestamp?.lines).toEqual([2, 3]);
+    const strict = await ingestRatings(
+      [bufferSource('f.csv', body.join('\n'))],
+      cfg({ maxBadRowShare: 1, maxFutureSeconds: 0 }),
+      { now },
+    );
+    expect(strict.report.reasons).toEqual({ future_timestamp: 3 });
+  });
+
+  it('rejects a gzip file that decompresses past maxDecompressedBytes, without inflating it all', async () => {
+    const bomb = gzipSync(Buffer.alloc(64 << 20, '1,2,3,4\n'), { level: 9 });
+    expect(bomb.length).toBeLessThan(1 << 20);
+    const error = await rejected([bufferSource('bomb.csv.gz', bomb)], cfg({ maxDecompressedBytes: 1 << 20 }));
+    expect(error.message).toMatch(
+      /bomb\.csv\.gz: decompresses to more than 1,048,576 bytes \(ml\.ingest\.maxDecompressedBytes\)/,
+    );
+    expect(error.report.files[0].bytes).toBeLessThanOrEqual(1 << 20);
   });
 
   it('writes a report that survives JSON', async () => {

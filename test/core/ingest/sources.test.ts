@@ -10,6 +10,7 @@ import {
   fileSources,
   openDecoded,
   type RatingSource,
+  SourceReadError,
   startsWithGzipMagic,
 } from '../../../functions/core/ingest/sources';
 
@@ -115,5 +116,41 @@ describe('fileSources', () => {
 
   it('fails for a path that does not exist', async () => {
     await expect(fileSources(join(dir, 'missing'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('fails with SourceReadError naming the path for a symlink loop in a folder', async () => {
+    const loopDir = join(dir, 'loops');
+    await mkdir(loopDir);
+    await symlink(join(loopDir, 'x'), join(loopDir, 'x'));
+    const error = await fileSources(loopDir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SourceReadError);
+    expect((error as Error).message).toBe(
+      `${join(loopDir, 'x')}: cannot read: too many levels of symbolic links (a symlink loop?) (ELOOP)`,
+    );
+    await rm(loopDir, { recursive: true });
+  });
+});
+
+describe('fileSource errors', () => {
+  it('refuses a folder, and a missing file, as SourceReadError naming the path', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'reelflow-source-errors-'));
+    await expect(readAll(fileSource(dir))).rejects.toThrow(
+      `${dir}: cannot read: a folder, not a regular file`,
+    );
+    await expect(readAll(fileSource(join(dir, 'no.csv')))).rejects.toThrow(
+      new SourceReadError(join(dir, 'no.csv'), { code: 'ENOENT' }).message,
+    );
+    await rm(dir, { recursive: true });
+  });
+
+  it('stops a gzip stream past maxDecompressedBytes with CorruptSourceError', async () => {
+    const source = bufferSource('big.gz', gzipSync(Buffer.alloc(8 << 20)));
+    const decoded = await openDecoded(source, { maxDecompressedBytes: 1 << 20 });
+    let seen = 0;
+    const read = async (): Promise<void> => {
+      for await (const chunk of decoded.chunks) seen += chunk.length;
+    };
+    await expect(read()).rejects.toThrow(CorruptSourceError);
+    expect(seen).toBeLessThanOrEqual(1 << 20);
   });
 });
