@@ -4,6 +4,9 @@
  * the phases in pipeline/deploy/:
  *
  *   LoadCandidate -> GatePassed? (nothing-to-do run: NothingToDeploy; gate failed: CandidateRefused)
+ *   -> CheckBaseline:    ReadProduction (not found: NoProduction) -> SameProduction?
+ *                          (another version serves than the one evaluated against:
+ *                           RecordStaleBaseline -> NotifyStaleBaseline -> StaleBaseline)
  *   -> Rollout:          NameEndpointConfig -> CreateEndpointConfig -> FindEndpoint -> EndpointExists?
  *                          -> UpdateEndpoint | CreateEndpoint | ReplaceFailedEndpoint (-> CreateEndpoint)
  *   -> PollEndpoint:     StartPolling -> WaitForEndpoint -> DescribeEndpoint -> EndpointStatus? (InService)
@@ -27,12 +30,14 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { CheckBaseline } from './deploy/check-baseline';
 import { DeployFailurePath } from './deploy/outcomes';
 import { deployTargets, grantDeployPermissions } from './deploy/permissions';
 import { PollEndpoint } from './deploy/poll-endpoint';
 import { Rollout } from './deploy/rollout';
 import { DEPLOY_STATES as S, type DeployWorkflowConfig } from './deploy/states';
 import { VerifyDeployment } from './deploy/verify-deployment';
+import { productionParameterName } from './names';
 import { guard, sdkRetry, workflowStateMachine } from './workflow-kit';
 
 export { deploymentConfig } from './deploy/rollout';
@@ -46,7 +51,10 @@ export interface DeployWorkflowProps {
   readonly dataBucket: s3.IBucket;
   /** Encrypts the endpoint's storage volumes; decrypts the summary. */
   readonly key: kms.IKey;
-  /** Writes `runs/<runId>/deployment.json` and, on success, the SSM production record. */
+  /**
+   * Writes `runs/<runId>/deployment.json` and, on success, the SSM production record
+   * (`productionParameterName(config)`, which the workflow reads before it touches the endpoint).
+   */
   readonly recordDeployment: lambda.IFunction;
   /** Asks the live API for recommendations after a deployment. */
   readonly smokeTest: lambda.IFunction;
@@ -98,9 +106,17 @@ export class DeployWorkflow extends Construct {
     });
     const endpoint = { endpointName: config.endpoint.name, endpointArn: targets.endpointArn };
     rollout.next(new PollEndpoint(this, 'Poll', { ...endpoint, deployment, inService: verify, failure }));
+    const checkBaseline = new CheckBaseline(this, 'CheckBaseline', {
+      productionParameterName: productionParameterName(config),
+      productionParameterArn: targets.productionParameterArn,
+      recordDeployment: props.recordDeployment,
+      alerts: props.alerts,
+      then: rollout,
+      failure,
+    });
 
     this.stateMachine = workflowStateMachine(this, 'StateMachine', {
-      definition: loadCandidate.next(this.gatePassed(rollout)),
+      definition: loadCandidate.next(this.gatePassed(checkBaseline)),
       key: props.key,
       logRetentionDays: config.logRetentionDays,
       // One poll budget for deleting a Failed endpoint, one for the update; an hour more for the config,
@@ -139,11 +155,11 @@ export class DeployWorkflow extends Construct {
   }
 
   /**
-   * GatePassed?: a nothing-to-do summary ends NothingToDeploy, a passed gate goes on to `rollout`,
-   * anything else is refused. The nothing-to-do rule comes first: such a summary has no gate, and
-   * IsPresent guards the test.
+   * GatePassed?: a nothing-to-do summary ends NothingToDeploy, a passed gate goes on to `next` (the
+   * baseline check, then the rollout), anything else is refused. The nothing-to-do rule comes first:
+   * such a summary has no gate, and IsPresent guards the test.
    */
-  private gatePassed(rollout: sfn.IChainable): sfn.Choice {
+  private gatePassed(next: sfn.IChainable): sfn.Choice {
     const nothingToDeploy = new sfn.Succeed(this, S.nothingToDeploy, {
       comment: 'The run found no rating file: nothing was trained, nothing changes',
     });
@@ -159,7 +175,7 @@ export class DeployWorkflow extends Construct {
         ),
         nothingToDeploy,
       )
-      .when(sfn.Condition.booleanEquals('$.candidate.gate.passed', true), rollout)
+      .when(sfn.Condition.booleanEquals('$.candidate.gate.passed', true), next)
       .otherwise(candidateRefused);
   }
 }

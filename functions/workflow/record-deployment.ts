@@ -1,6 +1,6 @@
 /**
  * record-deployment: the deploy workflow's record keeper. Called once per deploy run with the outcome
- * the workflow decided (deployed, rolled-back or failed) and the workflow state, it writes
+ * the workflow decided (deployed, rolled-back, failed or stale-baseline) and the workflow state, it writes
  * `runs/<runId>/deployment.json` (DeploymentRecord) and, for `deployed` only, the production record
  * (ProductionRecord JSON in an SSM SecureString parameter) that the next run's evaluation compares
  * against. The parameter is owned by the pipeline, not the stack, so `cdk deploy` never rewinds it.
@@ -8,6 +8,10 @@
  * Which alarms were in ALARM comes in from the workflow's ReadAlarms state (cloudwatch:DescribeAlarms
  * on the rollback alarms), because after an auto-rollback the endpoint's FailureReason may be empty:
  * the alarms are the record of why.
+ *
+ * `stale-baseline` comes before the endpoint is touched: the production version the candidate was
+ * evaluated against (`candidate.productionRunId`) is not the one the production record says serves now
+ * (`production.record`, read by the workflow's ReadProduction); the reason names both.
  */
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -32,7 +36,7 @@ export class DeploymentRecordError extends Error {
   }
 }
 
-const outcomeSchema = z.enum(['deployed', 'rolled-back', 'failed']);
+const outcomeSchema = z.enum(['deployed', 'rolled-back', 'failed', 'stale-baseline']);
 
 const stateSchema = z.object({
   runId: z.string().min(1),
@@ -41,8 +45,19 @@ const stateSchema = z.object({
       runId: z.string(),
       names: z.object({ model: z.string() }).loose(),
       candidateMetrics: z.record(z.string(), z.number()),
+      /** The production version the candidate was evaluated against (null: none yet). */
+      productionRunId: z.string().nullable().optional(),
     })
     .loose()
+    .optional(),
+  /** The production record as ReadProduction read it (record null: no production yet). */
+  production: z
+    .object({
+      record: z
+        .object({ runId: z.string().optional(), endpointConfigName: z.string().optional() })
+        .loose()
+        .nullable(),
+    })
     .optional(),
   /** This attempt's endpoint config (NameEndpointConfig); absent when the run failed before it. */
   endpointConfig: z.object({ name: z.string() }).optional(),
@@ -101,7 +116,10 @@ export async function recordDeployment(
   }
   const { outcome, state } = parsed.data;
   const newConfig = state.endpointConfig?.name ?? null;
-  const serving = state.endpoint?.EndpointConfigName ?? null;
+  // A stale baseline is decided before the endpoint is read: what serves is the production record's.
+  const serving =
+    state.endpoint?.EndpointConfigName ??
+    (outcome === 'stale-baseline' ? (state.production?.record?.endpointConfigName ?? null) : null);
   const alarms = (state.alarms?.MetricAlarms ?? []).map((alarm) => alarm.AlarmName);
   const recordedAt = settings.now().toISOString();
 
@@ -155,6 +173,7 @@ function reasonFor(
   alarms: string[],
 ): string | null {
   if (outcome === 'deployed') return null;
+  if (outcome === 'stale-baseline') return staleBaselineReason(state);
   const alarmText = alarms.length
     ? `alarms in ALARM: ${alarms.join(', ')}`
     : 'no rollback alarm was in ALARM when checked';
@@ -166,6 +185,13 @@ function reasonFor(
     ? `${state.error.Error}: ${state.error.Cause ?? 'no cause given'}`
     : `endpoint ${state.endpoint?.EndpointStatus ?? 'status unknown'}`;
   return `${what}${failure}; ${alarmText}`;
+}
+
+/** Why a stale-baseline candidate is rejected: the version it was compared with and the one serving now. */
+export function staleBaselineReason(state: Pick<DeployWorkflowState, 'candidate' | 'production'>): string {
+  const comparedWith = state.candidate?.productionRunId ?? 'none';
+  const servingNow = state.production?.record?.runId ?? 'none';
+  return `compared with production ${comparedWith}, but ${servingNow} is serving now; upload again or start a run by hand to re-evaluate`;
 }
 
 /** The AWS adapters: S3 (the bucket's default SSE-KMS applies) and an SSM SecureString under the project key. */
@@ -218,9 +244,12 @@ export const handler = observed(async (input: RecordDeploymentInput): Promise<Re
     { endpointName: requireEnv('ENDPOINT_NAME'), now: () => new Date() },
   );
   logger.info('deployment recorded', { record: result.record });
-  const metric = { deployed: 'Deployments', 'rolled-back': 'Rollbacks', failed: 'DeploymentFailures' }[
-    result.record.outcome
-  ];
+  const metric = {
+    deployed: 'Deployments',
+    'rolled-back': 'Rollbacks',
+    failed: 'DeploymentFailures',
+    'stale-baseline': 'StaleBaselines',
+  }[result.record.outcome];
   metrics.addMetric(metric, MetricUnit.Count, 1);
   return result;
 });

@@ -9,11 +9,12 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import type { DeploymentRecord } from '../../functions/contracts';
 import { guard, LAMBDA_RETRY, sdkRetry, SNS_RETRY } from '../workflow-kit';
 import { DEPLOY_STATES as S } from './states';
 
 /** The outcomes record-deployment writes. */
-export type DeploymentOutcome = 'deployed' | 'rolled-back' | 'failed';
+export type DeploymentOutcome = DeploymentRecord['outcome'];
 
 /** The rollback alarms currently in ALARM, as the whole DescribeAlarms response at `$.alarms`. */
 export function readAlarms(

@@ -9,11 +9,15 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { IConstruct } from 'constructs';
+import { productionParameterName } from '../names';
 import { acknowledge, acknowledgeFunctionVersions, resourceFinding } from '../nag';
 import { grantKeyForSageMaker, grantKeyViaService } from '../workflow-kit';
 import type { DeployTargets, DeployWorkflowConfig } from './states';
 
-/** The endpoint, the project's endpoint configs and the rollback alarms, as ARNs in the stack of `scope`. */
+/**
+ * The endpoint, the project's endpoint configs, the rollback alarms and the production record's SSM
+ * parameter, as ARNs in the stack of `scope`.
+ */
 export function deployTargets(
   scope: IConstruct,
   config: Pick<DeployWorkflowConfig, 'endpoint' | 'resourcePrefix'>,
@@ -39,6 +43,11 @@ export function deployTargets(
         arnFormat: ArnFormat.COLON_RESOURCE_NAME,
       }),
     ),
+    productionParameterArn: stack.formatArn({
+      service: 'ssm',
+      resource: 'parameter',
+      resourceName: productionParameterName(config).replace(/^\//, ''),
+    }),
   };
 }
 
@@ -70,10 +79,12 @@ export function grantDeployPermissions(
   allow(['sagemaker:AddTags', 'sagemaker:ListTags'], [targets.endpointArn, targets.endpointConfigArn]);
   // UpdateEndpoint checks the rollback alarms with the caller's permissions.
   allow(['cloudwatch:DescribeAlarms'], targets.alarmArns);
-  // The endpoint config's KMS key encrypts the instances' storage volumes.
+  // The endpoint config's KMS key encrypts the instances' storage volumes; ReadProduction decrypts the
+  // production record's SecureString (ssm:GetParameter itself is the task's grant, on that parameter only).
   grants.push(
     grantKeyForSageMaker(stateMachine, props.key),
     grantKeyViaService(stateMachine, props.key, 's3', ['kms:Decrypt']),
+    grantKeyViaService(stateMachine, props.key, 'ssm', ['kms:Decrypt']),
     grantKeyViaService(stateMachine, props.key, 'sns', ['kms:GenerateDataKey', 'kms:Decrypt']),
   );
 

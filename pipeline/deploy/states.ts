@@ -11,6 +11,12 @@ export const DEPLOY_STATES = {
   gatePassed: 'GatePassed?',
   nothingToDeploy: 'NothingToDeploy',
   candidateRefused: 'CandidateRefused',
+  readProduction: 'ReadProduction',
+  noProduction: 'NoProduction',
+  sameProduction: 'SameProduction?',
+  recordStaleBaseline: 'RecordStaleBaseline',
+  notifyStaleBaseline: 'NotifyStaleBaseline',
+  staleBaseline: 'StaleBaseline',
   nameEndpointConfig: 'NameEndpointConfig',
   createEndpointConfig: 'CreateEndpointConfig',
   findEndpoint: 'FindEndpoint',
@@ -98,4 +104,6 @@ export interface DeployTargets {
   readonly endpointConfigArn: string;
   /** The rollback alarms. */
   readonly alarmArns: string[];
+  /** The SSM parameter with the production record (read by ReadProduction). */
+  readonly productionParameterArn: string;
 }

@@ -7,6 +7,7 @@ import {
   handler,
   PARAMETER_MAX_CHARS,
   recordDeployment,
+  staleBaselineReason,
   type RecordDeploymentInput,
   type RecordStores,
 } from '../../functions/workflow/record-deployment';
@@ -216,6 +217,65 @@ describe('recordDeployment', () => {
     await expect(recordDeployment(input, stores, settings)).rejects.toBeInstanceOf(DeploymentRecordError);
     expect(stores.production).toEqual([]);
     expect(stores.runJson.size).toBe(0);
+  });
+
+  it('records a stale baseline with both versions, from the production record, and leaves production alone', async () => {
+    // GIVEN the candidate was compared with run-0001, but the production record says run-0003 serves
+    const stores = memoryStores();
+    const production = {
+      record: {
+        runId: 'run-0003',
+        modelName: 'reelflow-model-run-0003',
+        endpointConfigName: 'reelflow-config-run-0003-0a1b2c3d',
+        deployedAt: '2026-11-25T09:00:00Z',
+        metrics: { 'ndcg@10': 0.21 },
+      },
+    };
+
+    // WHEN the stale baseline is recorded (before any endpoint config exists)
+    const result = await recordDeployment(
+      {
+        outcome: 'stale-baseline',
+        state: { runId: RUN, candidate: { ...candidate, productionRunId: 'run-0001' }, production },
+      },
+      stores,
+      settings,
+    );
+
+    // THEN deployment.json says why, and SSM is untouched
+    const reason =
+      'compared with production run-0001, but run-0003 is serving now; upload again or start a run by hand to re-evaluate';
+    expect(result.production).toBeNull();
+    expect(stores.production).toEqual([]);
+    expect(stores.runJson.get(`runs/${RUN}/deployment.json`)).toEqual({
+      runId: RUN,
+      outcome: 'stale-baseline',
+      endpointName: 'reelflow-recommender',
+      endpointConfigName: 'unknown',
+      servingConfigName: 'reelflow-config-run-0003-0a1b2c3d',
+      reason,
+      alarms: [],
+      recordedAt: NOW.toISOString(),
+    });
+  });
+
+  it('names "none" for a comparison with no production, or no production serving now', () => {
+    expect(
+      staleBaselineReason({
+        candidate: { ...candidate, productionRunId: null },
+        production: { record: { runId: 'run-0001' } },
+      }),
+    ).toBe(
+      'compared with production none, but run-0001 is serving now; upload again or start a run by hand to re-evaluate',
+    );
+    expect(
+      staleBaselineReason({
+        candidate: { ...candidate, productionRunId: 'run-0001' },
+        production: { record: null },
+      }),
+    ).toBe(
+      'compared with production run-0001, but none is serving now; upload again or start a run by hand to re-evaluate',
+    );
   });
 
   it('refuses a deployed outcome without the candidate', async () => {

@@ -49,6 +49,21 @@ const summary = (passed = true): RunSummary => ({
   reportUri: `s3://reelflow-data/runs/${RUN}/evaluation/report.html`,
   evaluationUri: `s3://reelflow-data/runs/${RUN}/evaluation/evaluation.json`,
 });
+/** The production record as ReadProduction returns it (GetParameter, decrypted). */
+const productionParameter = (runId: string) => ({
+  Parameter: {
+    Name: '/reelflow/production-model',
+    Type: 'SecureString',
+    Value: JSON.stringify({
+      runId,
+      modelName: `reelflow-model-${runId}`,
+      endpointConfigName: `reelflow-config-${runId}-0a1b2c3d`,
+      deployedAt: '2026-11-24T10:00:00Z',
+      metrics: { 'ndcg@10': 0.1 },
+    }),
+    Version: 3,
+  },
+});
 const endpoint = (status: string, configName: string, extra: Record<string, unknown> = {}) => ({
   EndpointName: 'reelflow-recommender',
   EndpointArn: 'arn:aws:sagemaker:us-east-1:123456789012:endpoint/reelflow-recommender',
@@ -81,6 +96,8 @@ function handlers(statuses: ReturnType<typeof endpoint>[], overrides: Record<str
   const served = { movies: [1, 2], itemList: [{ itemId: '1' }, { itemId: '2' }], modelVersion: RUN };
   const map: Record<string, TaskHandler> = {
     [S.loadCandidate]: () => ({ Body: JSON.stringify(summary()), ContentType: 'application/json' }),
+    // The version the candidate was evaluated against (summary().productionRunId) still serves.
+    [S.readProduction]: () => productionParameter('run-0001'),
     [S.createEndpointConfig]: (input: { EndpointConfigName: string }) => {
       created = input.EndpointConfigName;
       return { EndpointConfigArn: 'arn:...' };
@@ -98,6 +115,7 @@ function handlers(statuses: ReturnType<typeof endpoint>[], overrides: Record<str
     [S.recordDeployed]: record,
     [S.recordRollback]: record,
     [S.recordFailure]: record,
+    [S.recordStaleBaseline]: record,
     [S.smokeTest]: (input: SmokeTestInput) =>
       smokeTest(
         input,
@@ -108,6 +126,7 @@ function handlers(statuses: ReturnType<typeof endpoint>[], overrides: Record<str
     [S.notifyDeployed]: () => ({ MessageId: '1' }),
     [S.notifyRollback]: () => ({ MessageId: '2' }),
     [S.notifyFailure]: () => ({ MessageId: '3' }),
+    [S.notifyStaleBaseline]: () => ({ MessageId: '4' }),
     ...overrides,
   };
   return { map, records, production, config: () => created };
@@ -125,10 +144,11 @@ describe('deploy definition', () => {
       S.notifyFailure,
       S.deployFailed,
       S.rolledBack,
+      S.staleBaseline,
       S.endpointExists,
     ]);
     const tasks = allStates(definition).filter(({ state }) => state.Type === 'Task');
-    expect(tasks).toHaveLength(17);
+    expect(tasks).toHaveLength(20);
     for (const { name, state } of tasks) {
       const catchAll = (state.Catch as { ErrorEquals: string[]; Next: string }[] | undefined)?.find((c) =>
         c.ErrorEquals.includes('States.ALL'),
@@ -256,6 +276,8 @@ describe('deploy execution (aws-local-stepfunctions)', () => {
     expect(run.path).toEqual([
       S.loadCandidate,
       S.gatePassed,
+      S.readProduction,
+      S.sameProduction,
       S.nameEndpointConfig,
       S.createEndpointConfig,
       S.findEndpoint,
@@ -541,8 +563,137 @@ describe('deploy execution: retries, Failed endpoints, nothing to do', () => {
   });
 });
 
+describe('deploy execution: stale baseline (issue 9)', () => {
+  const SAGEMAKER_STATES = [S.nameEndpointConfig, S.createEndpointConfig, S.findEndpoint, S.updateEndpoint];
+  const withSummary = (productionRunId: string | null) => ({
+    [S.loadCandidate]: () => ({ Body: JSON.stringify({ ...summary(), productionRunId }) }),
+  });
+  const notFound = () => {
+    throw taskError('Ssm.ParameterNotFoundException', 'Parameter /reelflow/production-model not found.');
+  };
+
+  it('reads the production record before it creates an endpoint config', () => {
+    expect(definition.States[S.gatePassed]).toMatchObject({
+      Choices: [expect.anything(), { Next: S.readProduction }],
+    });
+    expect(definition.States[S.readProduction]).toMatchObject({
+      Resource: 'arn:aws:states:::aws-sdk:ssm:getParameter',
+      Parameters: { Name: '/reelflow/production-model', WithDecryption: true },
+      Catch: [
+        { ErrorEquals: ['Ssm.ParameterNotFoundException'], Next: S.noProduction },
+        { ErrorEquals: ['States.ALL'], Next: S.readFailureAlarms },
+      ],
+      Next: S.sameProduction,
+    });
+    const next = (
+      definition.States[S.sameProduction] as { Choices: { Next: string }[]; Default: string }
+    ).Choices.map((c) => c.Next);
+    expect(new Set(next)).toEqual(new Set([S.nameEndpointConfig, S.recordStaleBaseline]));
+    expect(definition.States[S.staleBaseline]).toEqual({
+      Type: 'Fail',
+      Error: 'StaleBaseline',
+      CausePath: '$.recorded.record.reason',
+    });
+  });
+
+  it('rejects a candidate evaluated against a version that no longer serves, before touching SageMaker', async () => {
+    // GIVEN the candidate was compared with run-0001, but run-0003 was deployed since
+    const h = handlers([], { [S.readProduction]: () => productionParameter('run-0003') });
+
+    // WHEN the deploy runs
+    const run = await runLocally(definition, { runId: RUN }, h.map);
+
+    // THEN it records and announces the stale baseline, and fails with the reason; nothing else changes
+    const reason =
+      'compared with production run-0001, but run-0003 is serving now; upload again or start a run by hand to re-evaluate';
+    expect(run.path).toEqual([
+      S.loadCandidate,
+      S.gatePassed,
+      S.readProduction,
+      S.sameProduction,
+      S.recordStaleBaseline,
+      S.notifyStaleBaseline,
+      S.staleBaseline,
+    ]);
+    for (const state of SAGEMAKER_STATES) expect(run.inputs[state]).toBeUndefined();
+    expect(run.inputs[S.readProduction]).toEqual({
+      Name: '/reelflow/production-model',
+      WithDecryption: true,
+    });
+    expect(run.error).toEqual({ name: 'StaleBaseline', cause: reason });
+    expect(h.production).toEqual([]);
+    expect(h.records.map((r) => r.outcome)).toEqual(['stale-baseline']);
+    expect(run.inputs[S.notifyStaleBaseline]).toMatchObject({
+      Message: `reelflow deploy run ${RUN} was rejected before touching the endpoint; see runs/${RUN}/deployment.json. ${reason}`,
+      MessageAttributes: { event: { StringValue: 'deploy-failed' } },
+    });
+  });
+
+  it('rejects a candidate evaluated with no production when a version serves now, and the reverse', async () => {
+    const firstEver = handlers([], {
+      ...withSummary(null),
+      [S.readProduction]: () => productionParameter('run-0001'),
+    });
+    const gone = handlers([], { [S.readProduction]: notFound });
+
+    const runs = [
+      await runLocally(definition, { runId: RUN }, firstEver.map),
+      await runLocally(definition, { runId: RUN }, gone.map),
+    ];
+
+    expect(runs.map((r) => r.path.at(-1))).toEqual([S.staleBaseline, S.staleBaseline]);
+    expect(runs.map((r) => r.error?.cause)).toEqual([
+      'compared with production none, but run-0001 is serving now; upload again or start a run by hand to re-evaluate',
+      'compared with production run-0001, but none is serving now; upload again or start a run by hand to re-evaluate',
+    ]);
+    for (const run of runs) expect(run.inputs[S.createEndpointConfig]).toBeUndefined();
+  });
+
+  it('deploys a first candidate evaluated with no production while none serves (ParameterNotFound)', async () => {
+    const h = handlers([endpoint('Creating', NEW_CONFIG), endpoint('InService', NEW_CONFIG)], {
+      ...withSummary(null),
+      [S.readProduction]: notFound,
+      [S.findEndpoint]: () => {
+        throw taskError('SageMaker.SageMakerException', 'Could not find endpoint "reelflow-recommender".');
+      },
+    });
+    const run = await runLocally(definition, { runId: RUN }, h.map);
+
+    expect(run.error).toBeUndefined();
+    expect(run.path.slice(0, 6)).toEqual([
+      S.loadCandidate,
+      S.gatePassed,
+      S.readProduction,
+      S.noProduction,
+      S.sameProduction,
+      S.nameEndpointConfig,
+    ]);
+    expect(run.path.at(-1)).toBe(S.deployed);
+    expect(h.records.map((r) => r.outcome)).toEqual(['deployed']);
+  });
+
+  it('takes the failure path when the production record cannot be read', async () => {
+    const h = handlers([], {
+      [S.readProduction]: () => {
+        throw taskError('Ssm.AccessDeniedException', 'not authorized to perform ssm:GetParameter');
+      },
+    });
+    const run = await runLocally(definition, { runId: RUN }, h.map);
+
+    expect(run.path.slice(-4)).toEqual([
+      S.readFailureAlarms,
+      S.recordFailure,
+      S.notifyFailure,
+      S.deployFailed,
+    ]);
+    expect(run.inputs[S.createEndpointConfig]).toBeUndefined();
+    expect(run.error?.name).toBe('Ssm.AccessDeniedException');
+  });
+});
+
 describe('deploy workflow IAM', () => {
-  it('allows DeleteEndpoint on the endpoint only, nowhere else', () => {
+  type Statement = { Action: string | string[]; Resource: unknown; Condition?: unknown };
+  const deployStatements = (): Statement[] => {
     const stack = new Stack(new App(), 'Deploy', { env: { account: '123456789012', region: 'us-east-1' } });
     const fn = (id: string) =>
       lambda.Function.fromFunctionArn(stack, id, `arn:aws:lambda:us-east-1:123456789012:function:${id}`);
@@ -555,9 +706,13 @@ describe('deploy workflow IAM', () => {
       alerts: sns.Topic.fromTopicArn(stack, 'Alerts', RENDER_PLACEHOLDERS.alerts),
       rollbackAlarmNames: ALARMS,
     });
-    const statements = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy')).flatMap(
-      (p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[],
+    return Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy')).flatMap(
+      (p) => p.Properties.PolicyDocument.Statement as Statement[],
     );
+  };
+
+  it('allows DeleteEndpoint on the endpoint only, nowhere else', () => {
+    const statements = deployStatements();
     const deletes = statements.filter((st) =>
       [st.Action]
         .flat()
@@ -567,5 +722,21 @@ describe('deploy workflow IAM', () => {
     expect([deletes[0].Action].flat()).toEqual(['sagemaker:deleteEndpoint']);
     expect(JSON.stringify(deletes[0].Resource)).toMatch(/:endpoint\/reelflow-recommender"/);
     expect([deletes[0].Resource].flat()).toHaveLength(1);
+  });
+
+  it('reads the production parameter only, and decrypts it through SSM with the project key', () => {
+    const statements = deployStatements();
+    const reads = statements.filter((st) =>
+      [st.Action].flat().some((a) => a.toLowerCase().startsWith('ssm:')),
+    );
+    expect(reads).toHaveLength(1);
+    expect([reads[0].Action].flat()).toEqual(['ssm:getParameter']);
+    expect(JSON.stringify(reads[0].Resource)).toMatch(/:parameter\/reelflow\/production-model"/);
+    expect([reads[0].Resource].flat()).toHaveLength(1);
+    const decrypt = statements.filter(
+      (st) =>
+        [st.Action].flat().includes('kms:Decrypt') && JSON.stringify(st.Condition ?? {}).includes('ssm.'),
+    );
+    expect(decrypt).toHaveLength(1);
   });
 });
