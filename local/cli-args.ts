@@ -22,3 +22,9 @@ export interface ParsedArgs {
   readonly values: Record<string, string | boolean | undefined>;
   readonly positionals: string[];
 }
+
+/**
+ * Flags of `start` beyond cli.ts's START_OPTIONS (spread them in there): `--add` keeps the batches an
+ * earlier `start` left in the bucket when `--data` uploads more; without it `--data` replaces them.
+ */
+export const START_DATA_OPTIONS = { add: { type: 'boolean' } } as const;

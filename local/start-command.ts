@@ -4,10 +4,13 @@
  * `--once` performs that one run without serving and prints the evaluation.json path as its last line.
  *
  * On a state folder with earlier runs, nothing is uploaded unless `--data` is given: a deployed model is
- * served again (the endpoint is restored), and data without a deployed model gets a run.
+ * served again (the endpoint is restored), and data without a deployed model gets a run. `--data` on such
+ * a folder replaces the batches already in the bucket (the run trains on the new files only) and says
+ * so; `--add` keeps them (the run trains on all of them); `--fresh` starts over entirely.
  */
 import { readFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
+import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { listObjects } from '../functions/common/s3-io';
 import { approverFor } from './approval';
 import { EXIT, UsageError, type ParsedArgs } from './cli-args';
@@ -35,6 +38,8 @@ const SAMPLE_USER = 3;
 export async function startCommand(args: ParsedArgs): Promise<number> {
   const v = args.values;
   if (v.approve && v.reject) throw new UsageError('--approve and --reject exclude each other');
+  if (v.add && typeof v.data !== 'string') throw new UsageError('--add needs --data <file|folder>');
+  if (v.add && v.fresh) throw new UsageError('--add and --fresh exclude each other');
   const once = v.once === true;
   const msPerSecond =
     v['time-scale'] === undefined ? undefined : numberFlag('--time-scale', v['time-scale'], 0);
@@ -100,7 +105,7 @@ export async function startCommand(args: ParsedArgs): Promise<number> {
 
   let execution: PipelineExecution | undefined;
   try {
-    execution = await startRun(write, runtime, data);
+    execution = await startRun(write, runtime, data, v.add === true);
   } catch (error) {
     await stop();
     throw error;
@@ -124,9 +129,17 @@ async function startRun(
   write: (line: string) => void,
   runtime: LocalRuntime,
   data: { root: string; files: readonly string[]; skipped: readonly string[] } | undefined,
+  add: boolean,
 ): Promise<PipelineExecution | undefined> {
   const now = new Date();
   if (data) {
+    await makeRoomForData(write, {
+      s3: runtime.s3,
+      bucket: runtime.bucket,
+      home: runtime.layout.root,
+      files: data.files.map((f) => relative(data.root, f) || basename(f)).join(', '),
+      add,
+    });
     if (data.skipped.length > 0) {
       write(
         `data      ${data.root}: uploading ${data.files.map((f) => relative(data.root, f) || f).join(', ')}; not ratings: ${data.skipped.map((f) => relative(data.root, f)).join(', ')}`,
@@ -152,12 +165,54 @@ async function startRun(
   const serving = runtime.servingVersion();
   if (serving && runtime.restoredEndpoints.length > 0) {
     write(
-      `resume    serving ${serving} again; ${uploaded.length} batch(es) in the bucket (--data adds more, --fresh starts over)`,
+      `resume    serving ${serving} again; ${uploaded.length} batch(es) in the bucket (--data replaces them, --data --add adds more, --fresh starts over)`,
     );
     return undefined;
   }
   write(`run       ${uploaded.length} batch(es) in the bucket and no model serving: starting a run on them`);
   return runtime.startRun();
+}
+
+/**
+ * Before `--data` uploads: the batches an earlier start left in the bucket are deleted (the new files
+ * replace the data set), or kept with `add`; either way the terminal says which in one line.
+ */
+export async function makeRoomForData(
+  write: (line: string) => void,
+  target: {
+    readonly s3: S3Client;
+    readonly bucket: string;
+    readonly home: string;
+    /** What is about to be uploaded, for the line. */
+    readonly files: string;
+    readonly add: boolean;
+  },
+): Promise<void> {
+  const batches = await listObjects(target.s3, target.bucket, RATINGS_PREFIX);
+  if (batches.length === 0) return;
+  const home = relative(process.cwd(), target.home) || target.home;
+  const count = `${batches.length} batch${batches.length === 1 ? '' : 'es'}`;
+  const shown = batches.slice(0, 3).map((b) => batchName(b.key));
+  const names = `${shown.join(', ')}${batches.length > shown.length ? `, +${batches.length - shown.length} more` : ''}`;
+  if (target.add) {
+    write(
+      `data      adding ${target.files} to the ${count} in ${home} (${names}); the run trains on all of them`,
+    );
+    return;
+  }
+  write(
+    `data      replacing the ${count} in ${home} (${names}) with ${target.files}; use --add to keep them`,
+  );
+  for (const batch of batches) {
+    await target.s3.send(new DeleteObjectCommand({ Bucket: target.bucket, Key: batch.key }));
+  }
+}
+
+const RATINGS_PREFIX = 'ratings/';
+
+/** `ratings/20261125T070341Z-003-u.data` -> `u.data` (uploadKey's stamp and order taken off). */
+function batchName(key: string): string {
+  return key.slice(RATINGS_PREFIX.length).replace(/^\d{8}T\d{6}Z-(\d{3}-)?/, '');
 }
 
 function banner(

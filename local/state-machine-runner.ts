@@ -151,14 +151,10 @@ export class StateMachineRunner {
           const { signal } = execution;
           // A stopped execution must not wait for a binding that ignores the signal: the engine keeps a
           // timer per pending Task, which would keep the process alive.
-          return Promise.race([
+          return untilAborted(
             Promise.resolve(binding(input, { state: name, resource, executionName: execution.name, signal })),
-            new Promise<never>((_, reject) => {
-              const stop = (): void => reject(new Error('the execution was stopped'));
-              if (signal.aborted) stop();
-              else signal.addEventListener('abort', stop, { once: true });
-            }),
-          ]);
+            signal,
+          );
         };
       }
       if (state.Type === 'Wait' && typeof state.Seconds === 'number') {
@@ -245,6 +241,24 @@ export class StateMachineRunner {
       this.current = undefined;
     }
   }
+}
+
+/**
+ * `work`, or a rejection once `signal` aborts. The abort listener is removed as soon as `work` settles:
+ * one execution's signal sees every Task of it (the deploy machine's endpoint poll loop runs
+ * DescribeEndpoint dozens of times), so a listener left behind per Task would pile up on it.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const stop = (): void => reject(new Error('the execution was stopped'));
+    if (signal.aborted) {
+      stop();
+      work.catch(() => undefined);
+      return;
+    }
+    signal.addEventListener('abort', stop, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
+  });
 }
 
 function mapEvent(event: EventLog, entered: Map<string, number>): ExecutionEvent | undefined {

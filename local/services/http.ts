@@ -39,11 +39,40 @@ export async function listenOnLoopback(listener: RequestListener, port = 0): Pro
   };
 }
 
-/** The whole request body. */
-export function readBody(req: IncomingMessage): Promise<Buffer> {
+/** Thrown by readBody when the body is larger than its limit; the rest of the body is not read. */
+export class BodyTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`HTTP content length exceeded ${limit} bytes.`);
+    this.name = 'BodyTooLargeError';
+  }
+}
+
+/**
+ * The whole request body. With `limit`, a body larger than `limit` bytes (by its Content-Length, or
+ * as it arrives) rejects with BodyTooLargeError and stops reading: nothing more is buffered.
+ */
+export function readBody(req: IncomingMessage, limit = Infinity): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.pause();
+      reject(new BodyTooLargeError(limit));
+      return;
+    }
     const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.pause();
+        chunks.length = 0;
+        reject(new BodyTooLargeError(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
