@@ -74,6 +74,12 @@ export interface PrepareResult {
     readonly testExamples: number;
     readonly testUsers: number;
   };
+  /**
+   * The batches this run trained on and the ones it left out (quarantined now or before, withdrawn);
+   * the details are in `runs/<runId>/lineage.json`. Always set by Prepare (optional only for results
+   * recorded before lineage existed).
+   */
+  readonly batches?: { readonly trained: number; readonly excluded: number };
 }
 
 /**
@@ -160,7 +166,11 @@ export interface NothingToDoSummary {
 /** The outcome a deploy run records in `runs/<runId>/deployment.json` (and SSM when deployed). */
 export interface DeploymentRecord {
   readonly runId: string;
-  readonly outcome: 'deployed' | 'rolled-back' | 'failed';
+  /**
+   * `stale-baseline`: rejected before touching the endpoint, as the production version the candidate
+   * was evaluated against is no longer the one serving (`reason` names both).
+   */
+  readonly outcome: 'deployed' | 'rolled-back' | 'failed' | 'stale-baseline';
   readonly endpointName: string;
   readonly endpointConfigName: string;
   /** The config serving after the deployment (the old one after a rollback). */

@@ -6,6 +6,7 @@
  *   upload    a ratings batch into the running instance's bucket (`npm run upload -- <file>`)
  *   runs      the run history (`npm run runs`)
  *   alarm     list the rollback alarms, or set one's state (`aws cloudwatch set-alarm-state`, locally)
+ *   batches   list the rating batches, withdraw one from the training set, restore one (local or --aws)
  *   verify-aws  in your AWS account: the built-ins, the serving pipeline and the recommend path, then cleanup
  *
  * Arguments are parsed with node:util parseArgs (no dependency for a handful of flags). Exit codes are
@@ -13,7 +14,8 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../functions/core/config';
-import { EXIT, UsageError, type ParsedArgs } from './cli-args';
+import { EXIT, START_DATA_OPTIONS, UsageError, type ParsedArgs } from './cli-args';
+import { batchesCommand } from './batches-command';
 import { alarmCommand, runsCommand, uploadCommand } from './client-commands';
 import { prepareCommand } from './prepare-command';
 import { startCommand } from './start-command';
@@ -22,7 +24,9 @@ import { verifyAwsCommand } from './verify-aws/command';
 export const USAGE = `Usage: reelflow <command> [options]
 
   start     run the pipeline locally and serve the recommend API
-              --data <file|folder>   ratings to upload (default: the bundled sample on a fresh state)
+              --data <file|folder>   ratings to upload (default: the bundled sample on a fresh state);
+                                     on a state that holds batches they are replaced, unless --add
+              --add                  keep the batches already in the state folder and add --data's
               --once                 one run, no serving; the last line printed is the evaluation.json path
               --approve | --reject   answer the approval (default: ask; CI=true approves)
               --port <n>             API port on 127.0.0.1 (default 3000)
@@ -35,6 +39,9 @@ export const USAGE = `Usage: reelflow <command> [options]
   upload    <file|folder> [--home <folder>]      add ratings to the running instance (starts a run)
   runs      [--home <folder>] [--json]            the run history
   alarm     [<name>|5xx|latency|api] [--state ALARM|OK] [--reason <text>] [--home <folder>]
+  batches   list | withdraw <key> [--reason <text>] | restore <key>   [--home <folder>]
+              the batches in ratings/, quarantine/ and withdrawn/; withdraw and restore move one and a run
+              starts; --aws [--region <r>] [--profile <p>] [--stack <name>]: the deployed stack's bucket
   verify-aws  [--region <r>] [--profile <p>] [--stack <name>] [--config <file.json>]
               in your AWS account (the deployed stack): one tiny FM and k-NN training job, the pre/knn/post
               endpoint and the recommend handler on it, then deletes all it created (~15 min, < 1 USD)
@@ -62,6 +69,9 @@ export async function main(argv: string[]): Promise<void> {
         process.exitCode = await alarmCommand(
           parse(rest, { ...HOME_OPTIONS, state: { type: 'string' }, reason: { type: 'string' } }, true),
         );
+        return;
+      case 'batches':
+        process.exitCode = await batchesCommand(parse(rest, BATCHES_OPTIONS, true));
         return;
       case 'verify-aws':
         process.exitCode = await verifyAwsCommand(parse(rest, VERIFY_AWS_OPTIONS));
@@ -96,6 +106,7 @@ const HOME_OPTIONS = { home: { type: 'string' } } as const;
 const START_OPTIONS = {
   ...HOME_OPTIONS,
   data: { type: 'string' },
+  ...START_DATA_OPTIONS,
   once: { type: 'boolean' },
   approve: { type: 'boolean' },
   reject: { type: 'boolean' },
@@ -111,6 +122,15 @@ const PREPARE_OPTIONS = {
   out: { type: 'string' },
   config: { type: 'string' },
   format: { type: 'string' },
+} as const;
+
+const BATCHES_OPTIONS = {
+  ...HOME_OPTIONS,
+  reason: { type: 'string' },
+  aws: { type: 'boolean' },
+  region: { type: 'string' },
+  profile: { type: 'string' },
+  stack: { type: 'string' },
 } as const;
 
 const VERIFY_AWS_OPTIONS = {

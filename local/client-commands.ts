@@ -3,7 +3,8 @@
  *
  * - `upload <file|folder>`: PutObject into the local bucket under `ratings/`, through the AWS SDK, the
  *   way `aws s3 cp` uploads to the real bucket; the running instance's trigger starts the next run;
- * - `runs`: the run history (it needs no running instance);
+ * - `runs`: the run history (it needs no running instance), with each run's trained/excluded batch
+ *   counts from its lineage;
  * - `alarm`: DescribeAlarms / SetAlarmState on the running instance's CloudWatch JSON API, like
  *   `aws cloudwatch describe-alarms` / `set-alarm-state`.
  */
@@ -14,7 +15,7 @@ import { rollbackAlarmNames } from '../pipeline/names';
 import { EXIT, UsageError, type ParsedArgs } from './cli-args';
 import { selectRatingFiles, uploadKey } from './data-files';
 import { DEFAULT_HOME, homeLayout, runningInstance, type InstanceState } from './home';
-import { formatRuns, readRuns } from './run-history';
+import { formatRuns, readBatchCounts, readRuns } from './run-history';
 import { localS3Client } from './services/s3-client';
 
 /** Thrown when no instance runs on the state folder. */
@@ -70,7 +71,7 @@ export async function runsCommand(args: ParsedArgs): Promise<number> {
   if (args.values.json) {
     for (const run of runs) process.stdout.write(`${JSON.stringify(run)}\n`);
   } else {
-    process.stdout.write(formatRuns(runs));
+    process.stdout.write(formatRuns(runs, await readBatchCounts(layout.runsDir, runs)));
   }
   return EXIT.ok;
 }

@@ -35,6 +35,8 @@ export interface InstanceState {
   readonly apiUrl: string;
   readonly recommendUrl: string;
   readonly endpointName: string;
+  /** The local CodePipeline's name (`reelflow batches withdraw` starts a run on it). */
+  readonly pipelineName: string;
 }
 
 /** Thrown when another instance runs on the same folder. */

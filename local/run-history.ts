@@ -5,7 +5,7 @@
  * state took (the per-stage timings the benchmarks read).
  */
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { RunTrigger } from '../functions/contracts';
 
 /** NothingToDo: the Retrain stage found no rating file under `ratings/` (nothing trained or deployed). */
@@ -62,8 +62,43 @@ export async function readRuns(file: string): Promise<RunRecord[]> {
     .map((line) => JSON.parse(line) as RunRecord);
 }
 
-/** A fixed-width table of runs, oldest first. */
-export function formatRuns(runs: readonly RunRecord[]): string {
+/** Batches a run trained on and left out (its lineage.json), for the table's `batches` column. */
+export interface RunBatchCounts {
+  readonly trained: number;
+  readonly excluded: number;
+}
+
+/**
+ * The batch counts of each run from the copies of `lineage.json` in `<runsDir>/<runId>/` (the runtime
+ * keeps one per run); runs without one are left out.
+ */
+export async function readBatchCounts(
+  runsDir: string,
+  runs: readonly RunRecord[],
+): Promise<Map<string, RunBatchCounts>> {
+  const counts = new Map<string, RunBatchCounts>();
+  for (const run of runs) {
+    try {
+      const lineage = JSON.parse(await readFile(join(runsDir, run.runId, 'lineage.json'), 'utf8')) as {
+        trained: unknown[];
+        excluded: unknown[];
+      };
+      counts.set(run.runId, { trained: lineage.trained.length, excluded: lineage.excluded.length });
+    } catch {
+      // No lineage (a run before lineage existed, or one that never reached Prepare).
+    }
+  }
+  return counts;
+}
+
+/**
+ * A fixed-width table of runs, oldest first. `batches` is `trained/excluded` (batches the run trained on
+ * / batches it left out: quarantined or withdrawn), `-` when the run has no lineage.
+ */
+export function formatRuns(
+  runs: readonly RunRecord[],
+  batches: ReadonlyMap<string, RunBatchCounts> = new Map(),
+): string {
   if (runs.length === 0) return 'no runs yet (npm start runs the first one)\n';
   const header = [
     'run',
@@ -75,6 +110,7 @@ export function formatRuns(runs: readonly RunRecord[]): string {
     'candidate',
     'production',
     'serving',
+    'batches',
     'time',
     'reason',
   ];
@@ -88,6 +124,7 @@ export function formatRuns(runs: readonly RunRecord[]): string {
     metric(r.primaryMetric?.candidate),
     metric(r.primaryMetric?.production),
     r.servingVersion ?? '-',
+    batchCell(batches.get(r.runId)),
     `${(r.timings.totalMs / 1000).toFixed(1)} s`,
     clip(r.reason ?? '', 70),
   ]);
@@ -98,6 +135,10 @@ export function formatRuns(runs: readonly RunRecord[]): string {
       .join('  ')
       .trimEnd();
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+}
+
+function batchCell(counts: RunBatchCounts | undefined): string {
+  return counts ? `${counts.trained}/${counts.excluded}` : '-';
 }
 
 function metric(value: number | null | undefined): string {

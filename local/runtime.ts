@@ -13,7 +13,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type DeployConfig } from '../pipeline/config';
 import { productionParameterName } from '../pipeline/names';
 import { RECOMMEND_RESOURCE } from '../infra/constructs/recommend-api';
@@ -156,6 +157,7 @@ export class LocalRuntime {
       nextRunId: () => runId(seq++),
       onEvent: (event) => {
         parts.reporter?.pipeline(event);
+        if (event.type === 'run-finished') void this.keepLineage(event.record.runId, parts.layout.runsDir);
         for (const listener of this.listeners.pipeline) listener(event);
       },
     });
@@ -283,7 +285,8 @@ export class LocalRuntime {
         for (const listener of instance.listeners.deployment) listener(event);
       });
       s3Server.onObjectCreated((event) => instance.onObjectCreated(event, handlers));
-      await writeInstanceState(layout, {
+      // `reelflow batches withdraw` starts its run on the CodePipeline API by the pipeline's name.
+      const state = {
         pid: process.pid,
         startedAt: new Date().toISOString(),
         bucket,
@@ -292,7 +295,9 @@ export class LocalRuntime {
         apiUrl: api.url,
         recommendUrl,
         endpointName: config.endpoint.name,
-      });
+        pipelineName: codePipeline.pipelineName,
+      };
+      await writeInstanceState(layout, state);
       return instance;
     } catch (error) {
       await Promise.all(started.map((s) => s.close()));
@@ -480,6 +485,18 @@ export class LocalRuntime {
 
   private async putObject(key: string, body: string | Uint8Array): Promise<void> {
     await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body }));
+  }
+
+  /** A copy of the run's lineage.json next to its other records (`npm run runs` shows its counts). */
+  private async keepLineage(runId: string, runsDir: string): Promise<void> {
+    try {
+      const bytes = await this.readObject(`runs/${runId}/lineage.json`);
+      if (!bytes) return;
+      await mkdir(join(runsDir, runId), { recursive: true });
+      await writeFile(join(runsDir, runId, 'lineage.json'), bytes);
+    } catch {
+      // A convenience copy: the lineage stays in the local S3 either way.
+    }
   }
 
   private async readObject(key: string): Promise<Uint8Array | undefined> {

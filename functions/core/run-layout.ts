@@ -122,6 +122,18 @@ export function decodeTriggerKey(value: string): string {
 
 /** CodePipeline's limit on a pipeline variable's value. */
 export const MAX_VARIABLE_VALUE = 1000;
+
+/**
+ * Where batches go when they leave the training set (docs/data-contract.md, "Batches, quarantine and
+ * lineage"): `ratings/<path>` moves to `quarantine/<path>` when a run's validation refuses it (its report
+ * next to it, `<path>.report.json`), or to `withdrawn/<path>` when someone withdraws it (the reason next
+ * to it, `<path>.withdrawal.json`). Both are outside `ratings/`, so no run reads them.
+ */
+export const QUARANTINE_PREFIX = 'quarantine/';
+export const WITHDRAWN_PREFIX = 'withdrawn/';
+/** Suffixes of the sidecar files next to a quarantined or withdrawn batch. */
+export const QUARANTINE_REPORT_SUFFIX = '.report.json';
+export const WITHDRAWAL_SUFFIX = '.withdrawal.json';
 const TRUNCATED_MARKER = '...(truncated)';
 
 /** The S3 layout of a run (see docs/data-contract.md). */

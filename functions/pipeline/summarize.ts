@@ -30,6 +30,7 @@ import { metrics, MetricUnit } from '../common/metrics';
 import { observed } from '../common/observability';
 import { parseS3Uri, runKey } from '../common/s3-uri';
 import { tracer } from '../common/tracer';
+import { BATCHES_LINE_PREFIX } from '../core/batches';
 
 /** CodePipeline's limit on a manual approval's CustomData. */
 export const APPROVAL_TEXT_MAX = 500;
@@ -164,8 +165,13 @@ export async function handleJob(
   if (variables.gate === 'passed') metrics.addMetric('ApprovalsRequested', MetricUnit.Count, 1);
 }
 
+/** Cuts to `max` characters; the batch counts line Evaluate appends (`\nBatches: ...`) is kept whole. */
 function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}\u2026`;
+  if (text.length <= max) return text;
+  const at = text.lastIndexOf(`\n${BATCHES_LINE_PREFIX}`);
+  const tail = at >= 0 && text.length - at < max / 2 ? text.slice(at) : '';
+  const body = tail ? text.slice(0, at) : text;
+  return `${body.slice(0, max - 1 - tail.length)}\u2026${tail}`;
 }
 
 /** The S3 adapter of RunReader. */

@@ -18,6 +18,7 @@ import { getObjectBytes, getObjectText, getPrefixTexts, s3ClientConfig, s3Sink }
 import { parseS3Uri, runKey } from '../common/s3-uri';
 import { tracer } from '../common/tracer';
 import { parseMlConfig } from '../core/config';
+import { formatBatchCounts, withBatchesLine } from '../core/batches';
 import { decodeTriggerKey } from '../core/run-layout';
 import { parseServedLines, runEvaluation } from '../core/evaluate/run-evaluation';
 import { parseIdMapCsv, parseSplitCsv } from '../core/split';
@@ -40,6 +41,7 @@ const eventSchema = z.object({
         productionTransformJob: z.string(),
         endpointConfigPrefix: z.string(),
       }),
+      batches: z.object({ trained: z.number(), excluded: z.number() }).optional(),
     })
     .loose(),
   production: productionSchema.nullable().optional(),
@@ -52,11 +54,14 @@ export interface EvaluateEvent {
   readonly runId: string;
   readonly trigger: RunTrigger;
   readonly config: unknown;
-  readonly prepared: Pick<PrepareResult, 'names'>;
+  readonly prepared: Pick<PrepareResult, 'names' | 'batches'>;
   readonly production?: Pick<ProductionRecord, 'runId' | 'modelName' | 'metrics'> | null;
   readonly candidateOutput: string;
   readonly productionOutput: string;
 }
+
+/** CodePipeline's CustomData limit on the approval text (EvaluateResult.approvalText). */
+const APPROVAL_TEXT_LIMIT = 500;
 
 /** CloudWatch metric name of an evaluation metric: `ndcg@10` -> `ndcg_at_10`. */
 export function cloudWatchMetricName(name: string): string {
@@ -103,16 +108,21 @@ export async function evaluate(
       productionVersion: production?.runId ?? null,
       createdAt: (deps.now?.() ?? new Date()).toISOString(),
       trigger: `${trigger.key} (version ${trigger.versionId})`,
+      ...(input.prepared.batches ? { batches: formatBatchCounts(input.prepared.batches) } : {}),
     },
     reportUrl: reportUri,
   });
   const { evaluation } = out;
+  // The counts line (lineage.json has the batches): the approver sees what the candidate learned from.
+  const approvalText = input.prepared.batches
+    ? withBatchesLine(out.approvalText, input.prepared.batches, APPROVAL_TEXT_LIMIT)
+    : out.approvalText;
   const summary: RunSummary = {
     runId,
     trigger,
     names: input.prepared.names,
     gate: { passed: evaluation.gate.passed, reasons: evaluation.gate.reasons },
-    approvalText: out.approvalText,
+    approvalText,
     candidateMetrics: evaluation.candidate,
     productionMetrics: evaluation.production,
     productionRunId: production?.runId ?? null,
@@ -130,7 +140,7 @@ export async function evaluate(
     emitModelMetrics('production', production.runId, evaluation.production);
   return {
     gate: summary.gate,
-    approvalText: out.approvalText,
+    approvalText,
     evaluationUri: summary.evaluationUri,
     reportUri,
     summaryUri: sink.locate('summary.json'),

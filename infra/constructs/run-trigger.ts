@@ -7,6 +7,8 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { QUARANTINE_PREFIX } from '../../functions/core/run-layout';
+import { grantPrefixAccess } from './bucket-grants';
 import { RATINGS_PREFIX } from './data-bucket';
 import { ReelflowFunction } from './reelflow-function';
 
@@ -22,8 +24,9 @@ export interface RunTriggerProps {
 }
 
 /**
- * Upload -> run: an EventBridge rule on the data bucket's "Object Created" events under `ratings/`
- * invokes the start-run function, which starts the release pipeline with the upload's key and version
+ * Upload -> run: an EventBridge rule on the data bucket's "Object Created" and "Object Deleted" events
+ * under `ratings/` (a deleted batch is a withdrawn one: the model must stop training on it) invokes the
+ * start-run function, which starts the release pipeline with the upload's key and version
  * id as pipeline variables. Events that cannot be delivered, and invocations that keep failing, land
  * in a dead-letter queue encrypted with SQS-managed keys (alarmed by the monitoring construct).
  */
@@ -66,12 +69,14 @@ export class RunTrigger extends Construct {
         resources: [props.pipeline.pipelineArn],
       }),
     );
+    // HeadObject of quarantine/<path>: a deletion that is Prepare's own quarantine move starts no run.
+    grantPrefixAccess(this.function, props.dataBucket, props.key, { read: [QUARANTINE_PREFIX] });
 
     this.rule = new events.Rule(this, 'RatingsUploaded', {
-      description: 'reelflow: a ratings upload starts a run',
+      description: 'reelflow: a ratings upload or deletion starts a run',
       eventPattern: {
         source: ['aws.s3'],
-        detailType: ['Object Created'],
+        detailType: ['Object Created', 'Object Deleted'],
         detail: {
           bucket: { name: [props.dataBucket.bucketName] },
           object: { key: [{ prefix: RATINGS_PREFIX }] },

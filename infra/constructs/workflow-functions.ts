@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { QUARANTINE_PREFIX, WITHDRAWN_PREFIX } from '../../functions/core/run-layout';
 import type { DeployConfig } from '../../pipeline/config';
 import { grantPrefixAccess } from './bucket-grants';
 import { RATINGS_PREFIX, RUNS_PREFIX } from './data-bucket';
@@ -62,10 +63,18 @@ export class WorkflowFunctions extends Construct {
       ...heavy,
       environment: { ...bucketEnv, RATINGS_PREFIX },
     });
+    // A batch its validation refuses moves ratings/ -> quarantine/ (copy, report, delete); lineage lists
+    // quarantine/ and withdrawn/.
     grantPrefixAccess(this.prepare, dataBucket, key, {
-      read: [RATINGS_PREFIX, RUNS_PREFIX],
-      write: [RUNS_PREFIX],
+      read: [RATINGS_PREFIX, RUNS_PREFIX, QUARANTINE_PREFIX, WITHDRAWN_PREFIX],
+      write: [RUNS_PREFIX, QUARANTINE_PREFIX],
     });
+    this.prepare.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:DeleteObject'],
+        resources: [dataBucket.arnForObjects(`${RATINGS_PREFIX}*`)],
+      }),
+    );
 
     this.buildVectors = new ReelflowFunction(this, 'BuildVectors', {
       ...common,

@@ -4,13 +4,17 @@ import {
   PipelineNotFoundException,
   StartPipelineExecutionCommand,
 } from '@aws-sdk/client-codepipeline';
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   handler,
   InvalidTriggerEventError,
   MAX_VARIABLE_LENGTH,
+  deletedVersionValue,
   type ObjectCreatedEvent,
+  type ObjectDeletedEvent,
   requestToken,
+  s3QuarantineCheck,
   startRun,
   type PipelineStarter,
 } from '../../functions/pipeline/start-run';
@@ -115,10 +119,62 @@ describe('startRun', () => {
     expect(value.endsWith('...(truncated)')).toBe(true);
   });
 
-  it('throws InvalidTriggerEventError for an event that is not Object Created', async () => {
+  it('starts a run for a deletion under ratings/ (a withdrawn batch), with its own request token', async () => {
+    const starter = recordingStarter();
+    const deleted = {
+      ...event('ratings/a.csv', { 'version-id': 'marker-1' }),
+      'detail-type': 'Object Deleted',
+    };
+    const result = await startRun(deleted as ObjectDeletedEvent, settings, starter);
+
+    expect(result).toEqual({
+      started: true,
+      executionId: 'exec-1',
+      key: 'ratings/a.csv',
+      versionId: 'deleted:marker-1',
+    });
+    expect(starter.calls[0].variables).toEqual([
+      { name: 'triggerKey', value: 'ratings/a.csv' },
+      { name: 'triggerVersionId', value: 'deleted:marker-1' },
+    ]);
+    expect(starter.calls[0].clientRequestToken).not.toBe(requestToken(BUCKET, 'ratings/a.csv', 'marker-1'));
+    expect(deletedVersionValue(undefined)).toBe('deleted');
+  });
+
+  it("ignores Prepare's own quarantine move, and asks only for deletions", async () => {
+    const starter = recordingStarter();
+    const asked: string[] = [];
+    const isQuarantined = async (key: string) => {
+      asked.push(key);
+      return true;
+    };
+    const deleted = { ...event('ratings/bad.csv'), 'detail-type': 'Object Deleted' } as ObjectDeletedEvent;
+    await expect(startRun(deleted, { ...settings, isQuarantined }, starter)).resolves.toEqual({
+      started: false,
+      reason: 'moved to quarantine by a run',
+      key: 'ratings/bad.csv',
+    });
+    await startRun(event('ratings/good.csv'), { ...settings, isQuarantined }, starter);
+    expect(asked).toEqual(['ratings/bad.csv']);
+    expect(starter.calls).toHaveLength(1);
+  });
+
+  it('checks quarantine/<path> with HeadObject', async () => {
+    const s3 = mockClient(S3Client);
+    s3.on(HeadObjectCommand, { Key: 'quarantine/2026/bad.csv' }).resolves({});
+    s3.on(HeadObjectCommand, { Key: 'quarantine/good.csv' }).rejects(
+      Object.assign(new Error('not found'), { name: 'NotFound' }),
+    );
+    const check = s3QuarantineCheck(new S3Client({}), BUCKET, 'ratings/');
+    await expect(check('ratings/2026/bad.csv')).resolves.toBe(true);
+    await expect(check('ratings/good.csv')).resolves.toBe(false);
+    s3.restore();
+  });
+
+  it('throws InvalidTriggerEventError for an event that is not Object Created or Deleted', async () => {
     const bad = {
       ...event('ratings/a.csv'),
-      'detail-type': 'Object Deleted',
+      'detail-type': 'Object Restore Completed',
     } as unknown as ObjectCreatedEvent;
     await expect(startRun(bad, settings, recordingStarter())).rejects.toBeInstanceOf(
       InvalidTriggerEventError,

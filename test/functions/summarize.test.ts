@@ -74,6 +74,14 @@ describe('summarizeRun', () => {
     expect(approvalText.endsWith('\u2026')).toBe(true);
   });
 
+  it('keeps the batch counts line whole when it clips', async () => {
+    const line = '\nBatches: 3 trained, 1 excluded (quarantined or withdrawn).';
+    const long = summary({ approvalText: `${'x'.repeat(900)}${line}` });
+    const { approvalText } = await summarizeRun(RUN, readerOf({ [key]: JSON.stringify(long) }), 'eu-west-1');
+    expect(approvalText).toHaveLength(APPROVAL_TEXT_MAX);
+    expect(approvalText.endsWith(`\u2026${line}`)).toBe(true);
+  });
+
   it.each([
     ['the summary is missing', {}, /cannot read runs\/.*summary\.json/],
     ['the summary is not JSON', { [key]: '{oops' }, /cannot read/],

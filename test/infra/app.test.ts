@@ -233,11 +233,11 @@ describe('ReelflowStack', () => {
   });
 
   describe('trigger', () => {
-    it('starts a run for Object Created events under ratings/ of the data bucket', () => {
+    it('starts a run for Object Created and Object Deleted events under ratings/ of the data bucket', () => {
       built.template.hasResourceProperties('AWS::Events::Rule', {
         EventPattern: {
           source: ['aws.s3'],
-          'detail-type': ['Object Created'],
+          'detail-type': ['Object Created', 'Object Deleted'],
           detail: {
             bucket: { name: [Match.anyValue()] },
             object: { key: [{ prefix: 'ratings/' }] },
@@ -250,6 +250,15 @@ describe('ReelflowStack', () => {
           }),
         ],
       });
+    });
+
+    it('lets start-run only read quarantine/ (to skip a quarantine move), nothing else of the bucket', () => {
+      const statements = statementsOfRole(built.template, 'RunTriggerStartRunRole');
+      const read = statements.find((s) => actionsOf(s).includes('s3:GetObject'));
+      expect(resourcesOf(read!).map(flat)).toEqual([
+        expect.stringMatching(/DataBucketName>\/quarantine\/\*$/),
+      ]);
+      expect(statements.some((s) => actionsOf(s).some((a) => /s3:(Put|Delete)/.test(a)))).toBe(false);
     });
 
     it('lets start-run start only the release pipeline, which it names by environment', () => {
@@ -683,7 +692,7 @@ describe('ReelflowStack', () => {
       }
     });
 
-    it('scopes data bucket objects to the runs/, ratings/ and verify/ prefixes', () => {
+    it('scopes data bucket objects to the runs/, ratings/, quarantine/, withdrawn/ and verify/ prefixes', () => {
       const objectStatements = policyStatements(built.template).filter(({ statement }) =>
         actionsOf(statement).some((a) => ['s3:GetObject', 's3:PutObject'].includes(a)),
       );
@@ -691,7 +700,8 @@ describe('ReelflowStack', () => {
         .flatMap(({ statement }) => resourcesOf(statement).map(flat))
         .filter((resource) => resource.includes('<import:ReelflowDataStack:DataBucketName>'));
       expect(dataBucketResources.length).toBeGreaterThan(0);
-      for (const resource of dataBucketResources) expect(resource).toMatch(/\/(runs|ratings|verify)\/\*$/);
+      for (const resource of dataBucketResources)
+        expect(resource).toMatch(/\/(runs|ratings|quarantine|withdrawn|verify)\/\*$/);
     });
 
     it('lets only the SageMaker roles reach verify/ (the one-off jobs of reelflow verify-aws)', () => {
@@ -706,18 +716,40 @@ describe('ReelflowStack', () => {
       for (const policy of verifyPolicies) expect(policy).toMatch(/^SageMakerRoles(TrainingRole|ModelRole)/);
     });
 
-    it('limits the prepare function to reading ratings/ and writing runs/', () => {
+    it('limits the prepare function to ratings/, runs/, quarantine/ and withdrawn/', () => {
       const statements = statementsOfRole(built.template, 'WorkflowFunctionsPrepareRole');
       const read = statements.find((s) => actionsOf(s).includes('s3:GetObject'));
       const write = statements.find((s) => actionsOf(s).includes('s3:PutObject'));
+      const remove = statements.filter((s) => actionsOf(s).includes('s3:DeleteObject'));
       expect(resourcesOf(read!).map(flat)).toEqual([
         expect.stringMatching(/DataBucketName>\/ratings\/\*$/),
         expect.stringMatching(/DataBucketName>\/runs\/\*$/),
+        expect.stringMatching(/DataBucketName>\/quarantine\/\*$/),
+        expect.stringMatching(/DataBucketName>\/withdrawn\/\*$/),
       ]);
-      expect(resourcesOf(write!).map(flat)).toEqual([expect.stringMatching(/\/runs\/\*$/)]);
+      expect(resourcesOf(write!).map(flat)).toEqual([
+        expect.stringMatching(/\/runs\/\*$/),
+        expect.stringMatching(/\/quarantine\/\*$/),
+      ]);
+      // Only the quarantine move deletes, and only under ratings/ (the versioned bucket keeps the version).
+      expect(remove.flatMap((s) => resourcesOf(s).map(flat))).toEqual([
+        expect.stringMatching(/DataBucketName>\/ratings\/\*$/),
+      ]);
+      expect(remove.flatMap(actionsOf)).toEqual(['s3:DeleteObject']);
       const list = statements.find((s) => actionsOf(s).includes('s3:ListBucket'));
       expect(list?.Condition).toEqual({
-        StringLike: { 's3:prefix': ['ratings/', 'ratings/*', 'runs/', 'runs/*'] },
+        StringLike: {
+          's3:prefix': [
+            'ratings/',
+            'ratings/*',
+            'runs/',
+            'runs/*',
+            'quarantine/',
+            'quarantine/*',
+            'withdrawn/',
+            'withdrawn/*',
+          ],
+        },
       });
     });
 

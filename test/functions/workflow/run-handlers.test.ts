@@ -162,7 +162,7 @@ describe('workflow handlers against a local S3 on loopback', () => {
     expect((await getPrefixTexts(s3, BUCKET, 'runs/run-1/transform/')).length).toBe(2);
   }, 120_000);
 
-  it('rejects a bad upload before training, keeps the upload and writes the validation report', async () => {
+  it('rejects a bad upload before training, moves it to quarantine/ and writes the validation report', async () => {
     await put(
       s3,
       'ratings/2026-01-03-bad.csv',
@@ -179,11 +179,14 @@ describe('workflow handlers against a local S3 on loopback', () => {
         },
         { ...deps(), ratingsPrefix: 'ratings/' },
       ),
-    ).rejects.toThrow(/rejected: .* of rows are bad/);
+    ).rejects.toThrow(
+      /^rejected: 1 of 3 batches is bad and moved to quarantine\/: ratings\/2026-01-03-bad\.csv/,
+    );
     const report = JSON.parse(await text(s3, 'runs/run-2/prepared/validation.json'));
     expect(report.accepted).toBe(false);
     expect(await keys(s3, 'runs/run-2/prepared/train/')).toEqual([]);
-    expect(await keys(s3, 'ratings/')).toContain('ratings/2026-01-03-bad.csv');
+    expect(await keys(s3, 'ratings/')).not.toContain('ratings/2026-01-03-bad.csv');
+    expect(await keys(s3, 'quarantine/')).toContain('quarantine/2026-01-03-bad.csv');
   });
 
   it('fails prepare on a bad config value, naming the key, and on a malformed event', async () => {
