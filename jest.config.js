@@ -8,6 +8,7 @@
  */
 const E2E_TESTS = [
   '<rootDir>/test/local/e2e.test.ts',
+  '<rootDir>/test/local/fault-matrix.test.ts',
   '<rootDir>/test/bench/core-path.test.ts',
   '<rootDir>/test/functions/workflow/run-handlers.test.ts',
   '<rootDir>/test/infra/bundling.test.ts',

@@ -4,7 +4,8 @@
  * - `upload <file|folder>`: PutObject into the local bucket under `ratings/`, through the AWS SDK, the
  *   way `aws s3 cp` uploads to the real bucket; the running instance's trigger starts the next run;
  * - `runs`: the run history (it needs no running instance), with each run's trained/excluded batch
- *   counts from its lineage;
+ *   counts from its lineage, then a line per interrupted run (killed before it recorded an end): where it
+ *   stopped and its artifacts (the running instance's bucket, else the local `runs/<runId>/` folder);
  * - `alarm`: DescribeAlarms / SetAlarmState on the running instance's CloudWatch JSON API, like
  *   `aws cloudwatch describe-alarms` / `set-alarm-state`.
  */
@@ -15,7 +16,7 @@ import { rollbackAlarmNames } from '../pipeline/names';
 import { EXIT, UsageError, type ParsedArgs } from './cli-args';
 import { selectRatingFiles, uploadKey } from './data-files';
 import { DEFAULT_HOME, homeLayout, runningInstance, type InstanceState } from './home';
-import { formatRuns, readBatchCounts, readRuns } from './run-history';
+import { bucketReader, describeInterrupted, formatRuns, readBatchCounts, readRuns } from './run-history';
 import { localS3Client } from './services/s3-client';
 
 /** Thrown when no instance runs on the state folder. */
@@ -72,6 +73,17 @@ export async function runsCommand(args: ParsedArgs): Promise<number> {
     for (const run of runs) process.stdout.write(`${JSON.stringify(run)}\n`);
   } else {
     process.stdout.write(formatRuns(runs, await readBatchCounts(layout.runsDir, runs)));
+    if (runs.some((r) => r.status === 'Interrupted')) {
+      const state = runningInstance(layout);
+      const s3 = state ? localS3Client(state.s3Endpoint) : undefined;
+      try {
+        const listKeys = s3 && state ? bucketReader(s3, state.bucket).listKeys : undefined;
+        for (const line of await describeInterrupted(runs, layout.runsDir, listKeys))
+          process.stdout.write(`${line}\n`);
+      } finally {
+        s3?.destroy();
+      }
+    }
   }
   return EXIT.ok;
 }

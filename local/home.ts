@@ -2,8 +2,10 @@
  * The local runtime's folder (`.reelflow/` in the repository by default, gitignored):
  *
  *   s3/                 the local S3's objects (s3rver): uploads under ratings/, every run under runs/
- *   runs/<runId>/       copies of each run's evaluation.json, report.html, summary, records, to open
- *   runs.jsonl          the run history (`npm run runs`)
+ *   runs/<runId>/       copies of each run's evaluation.json, report.html, summary, records, to open;
+ *                       progress.json (stage and state reached) while the run is in flight
+ *   runs.jsonl          the run history (`npm run runs`): a `started` line per run, its record when it
+ *                       ends; a start without an end is an interrupted run (killed or crashed)
  *   sagemaker.json      models, endpoint configs, endpoints and job names (the endpoint outlives a session)
  *   ssm.json            the parameter store (the production record)
  *   state.json          the running instance: pid and service URLs (`npm run upload` finds the S3 here)

@@ -13,7 +13,9 @@
  * the same boundary replaces the waiting one (which ends Superseded). A stage's work is never cut short.
  *
  * Every run's evaluation, report and records are copied from the local S3 to `<home>/runs/<runId>/`, so
- * people can open them, and the run is appended to the run history.
+ * people can open them, and the run is appended to the run history. A run also appends a `started` line
+ * when it begins and keeps `<home>/runs/<runId>/progress.json` at the stage and state it has reached, so
+ * a run whose process is killed reads back as Interrupted there (run-history.ts).
  *
  * `retry(runId)` is CodePipeline's stage Retry: the run starts again at the stage it failed in, with the
  * same run id, and each workflow execution gets a new name (`<workflow>-<runId>-<attempt>`), as the
@@ -29,7 +31,7 @@ import { DEPLOY_STATES } from '../pipeline/deploy-workflow';
 import { NO_TRIGGER, STAGES } from '../pipeline/release-pipeline';
 import { RETRAIN_STATES } from '../pipeline/retrain-workflow';
 import type { ApprovalDecision, ApprovalRequest, Approver } from './approval';
-import { appendRun, type RunRecord, type RunStatus } from './run-history';
+import { appendRun, clearProgress, writeProgress, type RunRecord, type RunStatus } from './run-history';
 import type { LocalCodePipelineApi } from './services/codepipeline';
 import type { ExecutionEvent, ExecutionResult, StateMachineRunner } from './state-machine-runner';
 
@@ -224,6 +226,18 @@ export class LocalPipeline {
     const stages: Record<string, number> = {};
     const states: Record<string, number> = {};
     const context: RunContext = { runId, trigger, input: run.input, attempt: run.attempt, states };
+    const progress = this.progressWriter(run, stages);
+    await appendRun(this.deps.historyFile, {
+      event: 'started',
+      runId,
+      trigger,
+      startedAt: startedAt.toISOString(),
+      attempt: run.attempt,
+      pid: process.pid,
+    }).catch(() => undefined);
+    progress.stage(run.from);
+    await progress.flush();
+    context.progress = progress;
     this.emit({ type: 'run-started', runId, trigger });
     let outcome: Outcome = { status: 'Stopped', reason: 'the pipeline stopped before the run began' };
     let stage: Stage = run.from;
@@ -246,6 +260,7 @@ export class LocalPipeline {
         });
         break;
       }
+      progress.stage(stage);
       this.emit({ type: 'stage-started', runId, stage });
       const stageStarted = performance.now();
       try {
@@ -269,6 +284,7 @@ export class LocalPipeline {
       if (stage === STAGES[STAGES.length - 1]) outcome = { status: 'Succeeded' };
     }
     const status: RunStatus = outcome.status === 'continue' ? 'Succeeded' : outcome.status;
+    await progress.flush();
     return this.finish(context, {
       status,
       stage,
@@ -403,6 +419,7 @@ export class LocalPipeline {
         // Only a catch into the failure path marks the failing state (ReadProduction's catch into
         // NoProduction, FindEndpoint's into EndpointExists? are the expected paths, not failures).
         if (event.type === 'caught' && event.next === failurePath) context.failedState ??= event.state;
+        if (event.type === 'entered') context.progress?.state(event.state);
         this.emit({ type: 'state', runId: context.runId, workflow, event });
       },
     });
@@ -478,8 +495,43 @@ export class LocalPipeline {
       timings: { totalMs: end.totalMs, stages: end.stages, states: context.states },
     };
     await appendRun(this.deps.historyFile, record);
+    await clearProgress(this.deps.runsDir, runId).catch(() => undefined);
     this.emit({ type: 'run-finished', record, evaluation, validation });
     return record;
+  }
+
+  /**
+   * Keeps `<runsDir>/<runId>/progress.json` at the stage and state the run has reached: one write at a
+   * time, the newest position last (a state entered again, e.g. the poll loop, writes nothing).
+   */
+  private progressWriter(run: RunStart, stages: Readonly<Record<string, number>>): ProgressWriter {
+    let current: { stage: string; state?: string } = { stage: run.from };
+    let chain: Promise<void> = Promise.resolve();
+    const write = (): void => {
+      const snapshot = { ...current, stages: { ...stages } };
+      chain = chain
+        .then(() =>
+          writeProgress(this.deps.runsDir, {
+            runId: run.runId,
+            attempt: run.attempt,
+            ...snapshot,
+            updatedAt: new Date().toISOString(),
+          }),
+        )
+        .catch(() => undefined); // the progress file is a hint: a failed write never fails the run
+    };
+    return {
+      stage: (stage) => {
+        current = { stage };
+        write();
+      },
+      state: (state) => {
+        if (current.state === state) return;
+        current = { stage: current.stage, state };
+        write();
+      },
+      flush: () => chain,
+    };
   }
 
   /** Copies `runs/<runId>/<key>` from the bucket to `<runsDir>/<runId>/<name>`; the local path, if it exists. */
@@ -517,6 +569,14 @@ export class RetryRefusedError extends Error {
   }
 }
 
+/** Records where a run is (progress.json). */
+interface ProgressWriter {
+  stage(stage: string): void;
+  state(state: string): void;
+  /** Resolves when every write so far is done. */
+  flush(): Promise<void>;
+}
+
 interface RunContext {
   readonly runId: string;
   readonly trigger: RunTrigger;
@@ -526,6 +586,7 @@ interface RunContext {
   evaluation?: EvaluateResult;
   /** The first state whose error a workflow caught into its failure path. */
   failedState?: string;
+  progress?: ProgressWriter;
 }
 
 function stageOutcome(

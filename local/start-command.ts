@@ -25,7 +25,14 @@ import {
   runningInstance,
 } from './home';
 import type { PipelineExecution } from './pipeline-runner';
-import { readRuns, type RunRecord } from './run-history';
+import {
+  bucketReader,
+  describeInterrupted,
+  formatUntrained,
+  readRuns,
+  untrainedBatches,
+  type RunRecord,
+} from './run-history';
 import { LocalRuntime } from './runtime';
 import { PortInUseError } from './services/http';
 import { duration } from './terminal';
@@ -102,6 +109,7 @@ export async function startCommand(args: ParsedArgs): Promise<number> {
   });
 
   banner(write, runtime, config.resourcePrefix, v.config as string | undefined, history);
+  await restartNotes(write, runtime, history, data === undefined);
 
   let execution: PipelineExecution | undefined;
   try {
@@ -236,6 +244,34 @@ function banner(
   );
   write(`S3        ${runtime.s3Endpoint} (bucket ${runtime.bucket})`);
   write(`API       ${runtime.recommendUrl}`);
+}
+
+/**
+ * On a restart: the runs an earlier process left unfinished (killed), where they stopped and what they
+ * left in the bucket, and the batches under ratings/ no successful run has trained on yet. Only says so:
+ * whether a run starts stays startRun's decision.
+ */
+async function restartNotes(
+  write: (line: string) => void,
+  runtime: LocalRuntime,
+  history: readonly RunRecord[],
+  untrained: boolean,
+): Promise<void> {
+  if (runtime.fresh || history.length === 0) return;
+  const bucket = bucketReader(runtime.s3, runtime.bucket);
+  try {
+    const lastEnded = history.map((r) => r.status !== 'Interrupted').lastIndexOf(true);
+    for (const line of await describeInterrupted(
+      history.slice(lastEnded + 1),
+      runtime.layout.runsDir,
+      bucket.listKeys,
+    ))
+      write(line);
+    const batches = untrained ? await untrainedBatches(history, bucket) : undefined;
+    if (batches) write(formatUntrained(batches));
+  } catch (error) {
+    write(`note: could not check for interrupted runs: ${(error as Error).message}`);
+  }
 }
 
 function serving(write: (line: string) => void, runtime: LocalRuntime): void {

@@ -1,9 +1,10 @@
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fixedApprover, type Approver } from '../../local/approval';
 import { LocalPipeline, type PipelineEvent } from '../../local/pipeline-runner';
-import { formatRuns, readRuns } from '../../local/run-history';
+import { formatRuns, PROGRESS_FILE, readRuns } from '../../local/run-history';
 import { LocalCodePipelineApi } from '../../local/services/codepipeline';
 import { StateMachineRunner, type Definition } from '../../local/state-machine-runner';
 import { TimeScale } from '../../local/time-scale';
@@ -184,5 +185,31 @@ describe('LocalPipeline', () => {
     await local.stop();
     expect((await second.done).status).toBe('Stopped');
     expect((await first.done).status).toBe('Stopped');
+  });
+
+  it('records a start line and the stage it reached; a stopped run still ends Stopped, not Interrupted', async () => {
+    // GIVEN a run held in its Retrain workflow
+    const { local, whenRetraining, historyFile } = pipeline();
+    const run = local.start({ triggerKey: 'ratings/a.csv', triggerVersionId: 'v1' });
+    await whenRetraining(run.runId);
+    // THEN the history already has it, at Retrain/Work, Running (this process is alive)
+    for (let i = 0; i < 200; i++) {
+      const [read] = await readRuns(historyFile);
+      if (read?.failedState === 'Work') break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const lines = (await readFile(historyFile, 'utf8')).trim().split('\n');
+    expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual([
+      expect.objectContaining({ event: 'started', runId: 'run-1', attempt: 1, pid: process.pid }),
+    ]);
+    expect(await readRuns(historyFile)).toEqual([
+      expect.objectContaining({ runId: 'run-1', status: 'Running', stage: 'Retrain', failedState: 'Work' }),
+    ]);
+    // WHEN the runtime stops (Ctrl-C)
+    await local.stop();
+    // THEN the run ends Stopped, as before, and the progress file is gone
+    expect(await run.done).toMatchObject({ status: 'Stopped', stage: 'Retrain' });
+    expect(await readRuns(historyFile)).toEqual([expect.objectContaining({ status: 'Stopped' })]);
+    expect(existsSync(join(dirname(historyFile), 'runs', 'run-1', PROGRESS_FILE))).toBe(false);
   });
 });
