@@ -9,6 +9,7 @@
 const E2E_TESTS = [
   '<rootDir>/test/local/e2e.test.ts',
   '<rootDir>/test/local/fault-matrix.test.ts',
+  '<rootDir>/test/local/fault-matrix-kill.test.ts',
   '<rootDir>/test/bench/core-path.test.ts',
   '<rootDir>/test/functions/workflow/run-handlers.test.ts',
   '<rootDir>/test/infra/bundling.test.ts',
@@ -25,6 +26,8 @@ const common = {
 module.exports = {
   // Generous on purpose: no test may depend on how fast a shared or busy machine is.
   testTimeout: 60000,
+  // One worker per core (jest's default leaves one core idle, which on 2 cores means running serially).
+  maxWorkers: '100%',
   projects: [
     {
       ...common,
