@@ -12,6 +12,7 @@ import type { PrepareResult } from '../../functions/contracts';
 import { parseMlConfig } from '../../functions/core/config';
 import { trainingHyperparameters } from '../../functions/core/prepare';
 import { encodeSparseRowFramed } from '../../functions/core/recordio';
+import { runUris } from '../../functions/core/run-layout';
 import { parseDeployConfig } from '../../pipeline/config';
 import { LocalAlarms } from '../../local/services/alarms';
 import { LocalNotifications } from '../../local/services/notifications';
@@ -121,14 +122,12 @@ describe('the retrain workflow, run locally, fails at TrainFM on an undocumented
   });
   let s3: S3Client;
   const definition = renderWorkflowDefinitions(parseDeployConfig({})).retrain;
-  const prefix = `s3://${BUCKET}/runs/r1/`;
   const names = {
     fmJob: 'reelflow-fm-r1',
     knnJob: 'reelflow-knn-r1',
     model: 'reelflow-model-r1',
     candidateTransformJob: 'reelflow-eval-r1',
     productionTransformJob: 'reelflow-evalprod-r1',
-    endpointConfig: 'reelflow-config-r1',
     endpointConfigPrefix: 'reelflow-config-r1',
   };
   /** What Prepare returns for a small run: the real hyperparameters, `extra` injected into the FM ones. */
@@ -138,19 +137,7 @@ describe('the retrain workflow, run locally, fails at TrainFM on an undocumented
       runId: 'r1',
       attempt: jobSuffix,
       names: { ...names, fmJob: `${names.fmJob}-${jobSuffix}` },
-      uris: {
-        prefix,
-        train: `${prefix}prepared/train/`,
-        test: `${prefix}prepared/test/`,
-        transformInput: `${prefix}prepared/transform-input/`,
-        fmOutput: `${prefix}fm/`,
-        knnTrain: `${prefix}vectors/knn-train/`,
-        knnOutput: `${prefix}knn/`,
-        servingBundle: `${prefix}vectors/serving-bundle.tar.gz`,
-        candidateTransformOutput: `${prefix}transform/candidate/`,
-        productionTransformOutput: `${prefix}transform/production/`,
-        evaluation: `${prefix}evaluation/`,
-      },
+      uris: runUris(BUCKET, 'r1'),
       hyperparameters: { fm: { ...hyperparameters.fm, ...extra }, knn: hyperparameters.knn },
       counts: { ratings: 8, users: 5, movies: 5, trainExamples: 8, testExamples: 2, testUsers: 2 },
     } as unknown as PrepareResult;
