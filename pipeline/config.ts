@@ -156,6 +156,19 @@ const apiSchema = z.strictObject({
   throttleRateLimit: z.number().positive().max(10_000).default(50),
   /** Burst of the stage. @default 100 */
   throttleBurstLimit: positiveInt.max(5000).default(100),
+  /**
+   * Reserved concurrency of the recommend function: the most instances it runs at once, set aside from
+   * the account's pool so a flood of requests can neither starve the workflow functions nor be starved. @default 50
+   */
+  reservedConcurrency: positiveInt.max(1000).default(50),
+});
+
+const dataRetentionSchema = z.strictObject({
+  /**
+   * Days the data bucket keeps an object version after it stops being current (an overwritten or
+   * deleted upload or run artifact); then S3 expires it. @default 365
+   */
+  noncurrentVersionDays: positiveInt.default(365),
 });
 
 const deployConfigObject = z
@@ -187,6 +200,7 @@ const deployConfigObject = z
     alarms: alarmsSchema.default(() => alarmsSchema.parse({})),
     approval: approvalSchema.default(() => approvalSchema.parse({})),
     api: apiSchema.default(() => apiSchema.parse({})),
+    dataRetention: dataRetentionSchema.default(() => dataRetentionSchema.parse({})),
     /**
      * Memory of the Prepare, BuildVectors and Evaluate functions, MB. 3008 MB handles MovieLens-latest-small
      * and 1M; MovieLens-32M needs up to 10240, which requires an account whose Lambda memory quota allows

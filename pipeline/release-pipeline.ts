@@ -25,6 +25,7 @@ import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as codepipeline from 'aws-cdk-lib/aws-codepipeline';
 import type * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -41,6 +42,7 @@ import {
   wildcardActionFinding,
 } from './nag';
 import { PIPELINE_VARIABLES, releaseStages } from './release-stages';
+import { ViaServiceKeyRole } from './via-service-role';
 
 export { NO_TRIGGER, PIPELINE_VARIABLES, STAGES } from './release-stages';
 
@@ -146,9 +148,22 @@ export class ReleasePipeline extends Construct {
     });
   }
 
+  /**
+   * The role of a CodeBuild project: it may use the project key only through S3 (build output and
+   * pipeline artifacts); see ViaServiceKeyRole.
+   */
+  private buildRole(id: string, key: kms.IKey): iam.IRole {
+    return new ViaServiceKeyRole(this, id, {
+      assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com'),
+      key,
+      viaServices: ['s3'],
+    });
+  }
+
   /** The Checks project: buildspec.yml (lint, typecheck, tests, cdk synth) on an unprivileged host. */
   private checksProject(props: ReleasePipelineProps): codebuild.PipelineProject {
     return new codebuild.PipelineProject(this, 'Checks', {
+      role: this.buildRole('ChecksRole', props.key),
       description: 'reelflow: lint, typecheck, tests and cdk synth before a run touches AWS',
       buildSpec: codebuild.BuildSpec.fromSourceFilename('buildspec.yml'),
       environment: {
@@ -179,6 +194,7 @@ export class ReleasePipeline extends Construct {
   private servingImageBuild(props: ReleasePipelineProps): codebuild.PipelineProject {
     const { repository, tag, dockerfile } = props.servingImage;
     const project = new codebuild.PipelineProject(this, 'ServingImageBuild', {
+      role: this.buildRole('ServingImageBuildRole', props.key),
       description: 'reelflow: build and push the pre/post serving image (linux/amd64) for SageMaker',
       buildSpec: codebuild.BuildSpec.fromObject({
         version: '0.2',

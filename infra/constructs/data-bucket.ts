@@ -19,6 +19,11 @@ export interface DataBucketProps {
    * @default 365
    */
   readonly accessLogRetentionDays?: number;
+  /**
+   * Days the data bucket keeps an object version after it stops being current; then S3 expires it.
+   * @default 365
+   */
+  readonly noncurrentVersionDays?: number;
 }
 
 /**
@@ -26,7 +31,9 @@ export interface DataBucketProps {
  * reelflow stores, the server access-log bucket, and the data bucket that receives `ratings/` uploads
  * and keeps every run under `runs/<runId>/`.
  *
- * The data bucket is versioned (each run records the version id of the upload that started it),
+ * The data bucket is versioned (each run records the version id of the upload that started it; a
+ * version that is no longer current expires after `noncurrentVersionDays`, incomplete multipart
+ * uploads are aborted after 7 days),
  * KMS-encrypted, TLS-only, private, access-logged, retained when the stack is deleted, and sends its
  * events to EventBridge. Logical ids are fixed: replacing any of these resources would lose data.
  */
@@ -92,7 +99,12 @@ export class DataBucket extends Construct {
       serverAccessLogsBucket: this.accessLogBucket,
       serverAccessLogsPrefix: 'data-bucket/',
       removalPolicy: RemovalPolicy.RETAIN,
-      lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(7) }],
+      lifecycleRules: [
+        {
+          abortIncompleteMultipartUploadAfter: Duration.days(7),
+          noncurrentVersionExpiration: Duration.days(props.noncurrentVersionDays ?? 365),
+        },
+      ],
     });
     // EventBridge notifications set on the L1: the L2 `eventBridgeEnabled` deploys a custom-resource
     // Lambda for what CloudFormation supports natively.

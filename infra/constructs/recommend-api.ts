@@ -43,7 +43,7 @@ export class RecommendApi extends Construct {
     const { api: apiConfig, endpoint, logRetentionDays } = props.config;
     this.stageName = apiConfig.stageName;
 
-    this.function = this.handler(endpoint.name, props.key, logRetentionDays);
+    this.function = this.handler(endpoint.name, props.key, logRetentionDays, apiConfig.reservedConcurrency);
     this.api = this.restApi(apiConfig, props.key, logRetentionDays);
     this.addRecommendRoute();
     this.recommendUrl = this.api.urlForPath(`/${RECOMMEND_RESOURCE}`);
@@ -51,13 +51,19 @@ export class RecommendApi extends Construct {
   }
 
   /** The recommend function, allowed to invoke the one live endpoint (by its configured name). */
-  private handler(endpointName: string, key: kms.IKey, logRetentionDays: number): ReelflowFunction {
+  private handler(
+    endpointName: string,
+    key: kms.IKey,
+    logRetentionDays: number,
+    reservedConcurrency: number,
+  ): ReelflowFunction {
     const handler = new ReelflowFunction(this, 'Handler', {
       entry: 'functions/api/recommend.ts',
       description: 'reelflow: GET /recommendEndpoint -> SageMaker InvokeEndpoint',
       logKey: key,
       logRetentionDays,
       timeout: Duration.seconds(10),
+      reservedConcurrentExecutions: reservedConcurrency,
       environment: { ENDPOINT_NAME: endpointName },
     });
     handler.addToRolePolicy(
@@ -115,7 +121,13 @@ export class RecommendApi extends Construct {
     });
   }
 
-  /** `GET /recommendEndpoint?user_id=N`, validated by API Gateway before the function runs. */
+  /**
+   * `GET /recommendEndpoint?user_id=N`, validated by API Gateway before the function runs.
+   *
+   * API Gateway checks only that user_id is present: a REST API's request validator checks the presence
+   * of method request parameters, and its models (JSON Schema) apply to request bodies, which GET has
+   * none of. That user_id is a positive integer in range is checked by the function (a JSON 400).
+   */
   private addRecommendRoute(): void {
     const validator = new apigateway.RequestValidator(this, 'QueryValidator', {
       restApi: this.api,
@@ -158,8 +170,9 @@ export class RecommendApi extends Construct {
       {
         id: 'AwsSolutions-APIG3',
         reason:
-          'No WAF web ACL: the API is throttled per stage and only serves GET with one validated ' +
-          'integer parameter; a web ACL can be associated later without changing this stack.',
+          'No WAF web ACL: the API is throttled per stage and only serves GET with one required ' +
+          'parameter (an integer, checked by the function); a web ACL can be associated later without ' +
+          'changing this stack.',
       },
     );
     const cloudWatchRole = this.api.node.tryFindChild('CloudWatchRole');

@@ -53,6 +53,11 @@ export interface ReelflowFunctionProps {
    * @default - none
    */
   readonly deadLetterQueue?: sqs.IQueue;
+  /**
+   * Concurrent executions set aside for this function (and its most).
+   * @default - unreserved: the account's shared pool
+   */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -84,6 +89,7 @@ export class ReelflowFunction extends nodejs.NodejsFunction {
       timeout: props.timeout ?? Duration.seconds(30),
       ephemeralStorageSize: props.ephemeralStorageSize,
       deadLetterQueue: props.deadLetterQueue,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       tracing: lambda.Tracing.ACTIVE,
       logGroup,
       environment: { POWERTOOLS_SERVICE_NAME: 'reelflow', ...props.environment },

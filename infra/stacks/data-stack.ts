@@ -8,8 +8,8 @@ import { DataBucket } from '../constructs/data-bucket';
 import { ServingRepository } from '../constructs/serving-repository';
 
 export interface ReelflowDataStackProps extends StackProps {
-  /** The resource prefix of the validated deploy configuration (the key alias). */
-  readonly config: Pick<DeployConfig, 'resourcePrefix'>;
+  /** The resource prefix (the key alias) and the data retention of the validated deploy configuration. */
+  readonly config: Pick<DeployConfig, 'resourcePrefix' | 'dataRetention'>;
 }
 
 /**
@@ -31,6 +31,7 @@ export class ReelflowDataStack extends Stack {
     const store = new DataBucket(this, 'Storage', {
       resourcePrefix: props.config.resourcePrefix,
       accessLogRetentionDays: 365,
+      noncurrentVersionDays: props.config.dataRetention.noncurrentVersionDays,
     });
     this.key = store.key;
     this.dataBucket = store.bucket;

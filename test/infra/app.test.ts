@@ -163,6 +163,26 @@ describe('ReelflowDataStack', () => {
     });
   });
 
+  it('expires noncurrent data versions after the configured days and aborts stale multipart uploads', () => {
+    const rules = (days: number) => ({
+      LifecycleConfiguration: {
+        Rules: [
+          {
+            Status: 'Enabled',
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
+            NoncurrentVersionExpiration: { NoncurrentDays: days },
+          },
+        ],
+      },
+    });
+    const dataBucket = (template: typeof built.dataTemplate) =>
+      template.findResources('AWS::S3::Bucket')['DataBucket']?.Properties as Record<string, unknown>;
+    expect(dataBucket(built.dataTemplate)).toMatchObject(rules(365));
+    expect(dataBucket(synthApp({ dataRetention: { noncurrentVersionDays: 30 } }).dataTemplate)).toMatchObject(
+      rules(30),
+    );
+  });
+
   it('denies every request to either bucket without TLS 1.2', () => {
     const policies = built.dataTemplate.findResources('AWS::S3::BucketPolicy');
     expect(Object.keys(policies)).toHaveLength(2);
@@ -318,6 +338,21 @@ describe('ReelflowStack', () => {
             MetricsEnabled: true,
           }),
         ],
+      });
+    });
+
+    it('reserves the configured concurrency for the recommend function (default 50)', () => {
+      const recommend = {
+        Environment: { Variables: Match.objectLike({ ENDPOINT_NAME: 'reelflow-recommender' }) },
+      };
+      built.template.hasResourceProperties('AWS::Lambda::Function', {
+        ...recommend,
+        ReservedConcurrentExecutions: 50,
+      });
+      const custom = synthApp({ api: { reservedConcurrency: 7 } });
+      custom.template.hasResourceProperties('AWS::Lambda::Function', {
+        ...recommend,
+        ReservedConcurrentExecutions: 7,
       });
     });
 
@@ -677,6 +712,24 @@ describe('ReelflowStack', () => {
       expect(putMetric).toHaveLength(2);
       for (const { statement } of putMetric) {
         expect(statement.Condition).toEqual({ StringLike: { 'cloudwatch:namespace': '/aws/sagemaker/*' } });
+      }
+    });
+
+    it('lets the CodeBuild projects use the project key only through S3 (kms:ViaService)', () => {
+      const kmsStatements = policyStatements(built.template).filter(
+        ({ policy, statement }) =>
+          /^Release(Checks|ServingImageBuild)Role/.test(policy) &&
+          actionsOf(statement).some((a) => a.startsWith('kms:')),
+      );
+      expect(new Set(kmsStatements.map(({ policy }) => policy.replace(/DefaultPolicy.*$/, ''))).size).toBe(2);
+      for (const { statement } of kmsStatements) {
+        expect(
+          flat(
+            (statement.Condition as Record<string, Record<string, unknown>>)?.StringEquals?.[
+              'kms:ViaService'
+            ] ?? '',
+          ),
+        ).toBe('s3.<AWS::Region>.<AWS::URLSuffix>');
       }
     });
 

@@ -36,6 +36,22 @@ describe('parseDeployConfig', () => {
     expect(config.account).toBeUndefined();
   });
 
+  it('reserves 50 concurrent recommend functions and keeps noncurrent data versions 365 days, by default', () => {
+    const config = parseDeployConfig({});
+    expect(config.api.reservedConcurrency).toBe(50);
+    expect(config.dataRetention).toEqual({ noncurrentVersionDays: 365 });
+  });
+
+  it.each([
+    [{ api: { reservedConcurrency: 0 } }, 'reelflow.api.reservedConcurrency'],
+    [{ api: { reservedConcurrency: 1001 } }, 'reelflow.api.reservedConcurrency'],
+    [{ api: { reservedConcurrency: 2.5 } }, 'reelflow.api.reservedConcurrency'],
+    [{ dataRetention: { noncurrentVersionDays: 0 } }, 'reelflow.dataRetention.noncurrentVersionDays'],
+    [{ dataRetention: { noncurrentDays: 30 } }, 'reelflow.dataRetention'],
+  ])('rejects %j naming %s', (raw, key) => {
+    expect(() => parseDeployConfig(raw)).toThrow(new RegExp(`invalid config ${key.replace(/\./g, '\\.')}`));
+  });
+
   it('accepts the block in cdk.json, which the local runtime reads too', () => {
     // cdk.json spells out every default, except the FM settings tuned for the implicit objective
     // (the schema's defaults are the built-in's own, which the workshop used).
