@@ -25,7 +25,15 @@ export interface RunTrigger {
 export interface RunNames {
   readonly fmJob: string;
   readonly knnJob: string;
+  /** The hosting model (the endpoint's): its execution role reads the model artifacts only. */
   readonly model: string;
+  /**
+   * The same containers as `model`, with the transform role (which may write the transform output): the
+   * candidate's batch transform runs on it. A SageMaker model has one execution role.
+   */
+  readonly transformModel: string;
+  /** Production's containers (DescribeModel of the production model) with the transform role. */
+  readonly productionTransformModel: string;
   readonly candidateTransformJob: string;
   readonly productionTransformJob: string;
   /**
@@ -115,6 +123,11 @@ export interface ProductionRecord {
   readonly deployedAt: string;
   /** The candidate's metrics when it was evaluated (e.g. `ndcg@10`). */
   readonly metrics: Record<string, number>;
+  /**
+   * Set when this version serves again through a rollback (`reelflow rollback`): the rollback's id, whose
+   * record is `runs/<runId>/rollbacks/<rollbackId>.json`. Absent after a pipeline deployment.
+   */
+  readonly rollbackId?: string;
 }
 
 /** Result of the Evaluate task (stored at `$.evaluation`); the Gate state reads `gate.passed`. */
@@ -163,7 +176,10 @@ export interface NothingToDoSummary {
   readonly reportUri: string;
 }
 
-/** The outcome a deploy run records in `runs/<runId>/deployment.json` (and SSM when deployed). */
+/**
+ * The outcome a deploy run records in `runs/<runId>/deployment.json`, a rollback in
+ * `runs/<runId>/rollbacks/<id>.json` (and SSM when deployed).
+ */
 export interface DeploymentRecord {
   readonly runId: string;
   /**
@@ -179,6 +195,19 @@ export interface DeploymentRecord {
   /** Alarms in ALARM state when the outcome was decided. */
   readonly alarms: string[];
   readonly recordedAt: string;
+  /**
+   * Set on a rollback's record (`runs/<runId>/rollbacks/<id>.json`; `runs/<runId>/deployment.json` stays
+   * the record of the run's own deployment): the rollback `id` (its execution name), the run id serving
+   * when it was asked (`from`; null if none served), the run it puts back (`to`, = runId), and the
+   * operator's `reason` and name (null when not given).
+   */
+  readonly rollback?: {
+    readonly id: string;
+    readonly from: string | null;
+    readonly to: string;
+    readonly reason: string | null;
+    readonly requestedBy: string | null;
+  };
 }
 
 /**

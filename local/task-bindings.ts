@@ -11,6 +11,7 @@
  * | `sagemaker:createEndpoint`                        | LocalSageMaker hosting                                |
  * | `sagemaker:createTransformJob.sync`               | LocalSageMaker transform job (a job instance)         |
  * | `aws-sdk:sagemaker:describeEndpoint/updateEndpoint` | LocalSageMaker hosting (blue/green)                 |
+ * | `aws-sdk:sagemaker:describeModel`                 | LocalSageMaker (production's containers, to copy)     |
  * | `aws-sdk:ssm:getParameter`                        | the local parameter store                             |
  * | `aws-sdk:s3:getObject`                            | the local S3 (s3rver), through the AWS SDK            |
  * | `aws-sdk:cloudwatch:describeAlarms`               | the local alarms                                      |
@@ -96,6 +97,7 @@ export function taskBindings(services: BindingServices): TaskBindings {
     [states('sagemaker:createTransformJob.sync')]: optimized((r) => sagemaker.createTransformJob(r)),
     [states('sagemaker:createEndpointConfig')]: optimized((r) => sagemaker.createEndpointConfig(r)),
     [states('sagemaker:createEndpoint')]: optimized((r) => sagemaker.createEndpoint(r)),
+    [states('aws-sdk:sagemaker:describeModel')]: sdk('SageMaker', (r) => sagemaker.describeModel(r)),
     [states('aws-sdk:sagemaker:describeEndpoint')]: sdk('SageMaker', (r) => sagemaker.describeEndpoint(r)),
     [states('aws-sdk:sagemaker:updateEndpoint')]: sdk('SageMaker', (r) => sagemaker.updateEndpoint(r)),
     [states('aws-sdk:sagemaker:deleteEndpoint')]: sdk('SageMaker', (r) => sagemaker.deleteEndpoint(r)),

@@ -86,6 +86,63 @@ export function checkCrossFieldRules(config: DeployConfig, ctx: z.RefinementCtx)
   checkDeploymentTimes(config, ctx);
   checkSpotWait(config, ctx);
   checkKnn(config, ctx);
+  checkApiClients(config, ctx);
+  checkWorkflowLogs(config, ctx);
+}
+
+/**
+ * The deploy workflow's execution logs never carry execution data: its state holds the production record
+ * read from the SSM SecureString with WithDecryption, and the smoke test's API key with auth apiKey.
+ */
+function checkWorkflowLogs(config: Pick<DeployConfig, 'workflowLogs'>, ctx: z.RefinementCtx): void {
+  if (config.workflowLogs.deploy.includeExecutionData) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['workflowLogs', 'deploy', 'includeExecutionData'],
+      message:
+        'the deploy workflow state holds the production record decrypted from its SSM SecureString (and ' +
+        'the smoke test API key with auth apiKey): its execution logs must not include execution data. ' +
+        'Set it to false (errors are still logged at workflowLogs.deploy.level)',
+    });
+  }
+}
+
+/** The name of the API key and usage plan the deploy workflow's smoke test uses (auth `apiKey`). */
+export const SMOKE_TEST_CLIENT = 'smoke-test';
+
+/** API-key clients: at least one with auth apiKey, none otherwise; unique names, none the smoke test's. */
+function checkApiClients(config: Pick<DeployConfig, 'api'>, ctx: z.RefinementCtx): void {
+  const { auth, clients } = config.api;
+  if (auth === 'apiKey' && clients.length === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['api', 'clients'],
+      message:
+        'auth apiKey needs at least one client ({ name, rateLimit, burstLimit, quotaPerDay }): each gets ' +
+        'its own API key and usage plan, and without one nobody but the smoke test could call the API',
+    });
+  }
+  if (auth !== 'apiKey' && clients.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['api', 'clients'],
+      message: `clients get API keys only with auth apiKey; got auth ${auth}. Set api.auth to apiKey or remove api.clients`,
+    });
+  }
+  const seen = new Set<string>();
+  clients.forEach((client, index) => {
+    if (client.name === SMOKE_TEST_CLIENT || seen.has(client.name)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['api', 'clients', index, 'name'],
+        message:
+          client.name === SMOKE_TEST_CLIENT
+            ? `${SMOKE_TEST_CLIENT} is reserved for the deploy workflow's own API key`
+            : `duplicate client name ${client.name}`,
+      });
+    }
+    seen.add(client.name);
+  });
 }
 
 /** The workflow functions fit in the account's Lambda memory quota. */

@@ -146,6 +146,28 @@ const approvalSchema = z.strictObject({
   timeoutMinutes: z.number().int().min(5).max(86_400).default(4320),
 });
 
+/** A caller of the API with auth `apiKey`: its usage plan's throttle and daily quota. */
+const apiClientSchema = z.strictObject({
+  /** Names the client's usage plan and API key (`<resourcePrefix>-<name>`). */
+  name: z
+    .string()
+    .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'expected lower-case letters, digits and single hyphens')
+    .max(32),
+  /** Steady-state requests per second. */
+  rateLimit: z.number().positive().max(10_000),
+  /** Burst (requests). */
+  burstLimit: positiveInt.max(5000),
+  /** Requests per day. */
+  quotaPerDay: positiveInt,
+});
+
+const apiWafSchema = z.strictObject({
+  /** Associates a REGIONAL web ACL with the stage (a rate rule per IP and a user_id check). @default false */
+  enabled: z.boolean().default(false),
+  /** Requests per client IP in any 5 minutes before WAF blocks it (AWS allows 10 to 2e9). @default 1000 */
+  rateLimitPer5Min: z.number().int().min(10).max(2_000_000_000).default(1000),
+});
+
 const apiSchema = z.strictObject({
   /** @default 'prod' */
   stageName: z
@@ -161,6 +183,39 @@ const apiSchema = z.strictObject({
    * the account's pool so a flood of requests can neither starve the workflow functions nor be starved. @default 50
    */
   reservedConcurrency: positiveInt.max(1000).default(50),
+  /**
+   * Who may call `GET /recommendEndpoint`: `none` (anonymous, as the workshop's API; synth warns that anyone
+   * can enumerate users' recommendations), `apiKey` (an API key per client of `clients`, each with its own
+   * usage plan) or `iam` (SigV4-signed requests of principals allowed `execute-api:Invoke`). @default 'none'
+   */
+  auth: z.enum(['none', 'apiKey', 'iam']).default('none'),
+  /** With auth `apiKey`: one usage plan and API key per client (at least one). @default [] */
+  clients: z.array(apiClientSchema).default([]),
+  /** An AWS WAF web ACL on the stage. @default - none */
+  waf: apiWafSchema.default(() => apiWafSchema.parse({})),
+});
+
+/**
+ * Execution logging of one workflow's state machine (its KMS-encrypted log group): which events are
+ * logged, and whether they carry the states' input and output.
+ */
+const workflowLogSchema = z.strictObject({
+  /** Step Functions log level: every event, errors only, fatal only, or none. @default 'ERROR' */
+  level: z.enum(['ALL', 'ERROR', 'FATAL', 'OFF']).default('ERROR'),
+  /**
+   * Log each event's input and output. Off by default for both workflows: their state holds the production
+   * record decrypted from its SSM SecureString (ReadProduction, WithDecryption), and the deploy workflow's
+   * state may also hold the smoke test's API key; synth refuses true for deploy. @default false
+   */
+  includeExecutionData: z.boolean().default(false),
+});
+
+/** Execution logging of the two state machines. */
+const workflowLogsSchema = z.strictObject({
+  /** @default { level: 'ERROR', includeExecutionData: false } */
+  retrain: workflowLogSchema.default(() => workflowLogSchema.parse({})),
+  /** @default { level: 'ERROR', includeExecutionData: false } (true is refused) */
+  deploy: workflowLogSchema.default(() => workflowLogSchema.parse({})),
 });
 
 const dataRetentionSchema = z.strictObject({
@@ -228,6 +283,8 @@ const deployConfigObject = z
      * anyway; protection also stops `cdk destroy --all` from deleting the stack record). @default true
      */
     dataStackTerminationProtection: z.boolean().default(true),
+    /** Execution logs of the retrain and deploy state machines (level, input/output). */
+    workflowLogs: workflowLogsSchema.default(() => workflowLogsSchema.parse({})),
     /** Retention of every log group. @default 30 */
     logRetentionDays: z
       .number()
@@ -247,6 +304,7 @@ export type TransformConfig = DeployConfig['transform'];
 export type DeploymentConfig = DeployConfig['deployment'];
 export type AlarmsConfig = DeployConfig['alarms'];
 export type CapacitySize = DeploymentConfig['canarySize'];
+export type WorkflowLogConfig = DeployConfig['workflowLogs']['retrain'];
 
 /**
  * Parses and validates the raw `context.reelflow` object (partial: defaults fill the rest).

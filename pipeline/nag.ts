@@ -5,6 +5,7 @@
  * wildcard on one role instead of silencing the rule.
  */
 import { CfnResource, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 // cdk-nag's own rendering of a resource string (not re-exported by its index; the package has no exports map).
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference';
 import type { IConstruct } from 'constructs';
@@ -36,9 +37,45 @@ export function acknowledge(scope: IConstruct, findings: Readonly<Record<string,
   Validations.of(scope).acknowledge(...Object.entries(findings).map(([id, reason]) => ({ id, reason })));
 }
 
+/** The IAM5 findings of one policy as cdk-nag renders them: each wildcard action and resource. */
+function policyFindings(policy: iam.CfnPolicy): Set<string> {
+  const document = Stack.of(policy).resolve(policy.policyDocument) as {
+    Statement?: { Action?: unknown; Resource?: unknown }[];
+  };
+  const found = new Set<string>();
+  for (const statement of document.Statement ?? []) {
+    for (const action of [statement.Action].flat()) {
+      if (typeof action === 'string' && action.includes('*')) found.add(wildcardActionFinding(action));
+    }
+    for (const resource of [statement.Resource].flat()) {
+      const rendered = resource === undefined ? '' : flattenCfnReference(resource);
+      if (rendered.includes('*')) found.add(wildcardResourceFinding(rendered));
+    }
+  }
+  return found;
+}
+
+/**
+ * Acknowledges each IAM5 finding on exactly the policies under `scope` that have it (cdk-nag reports a
+ * role's wildcards on its `AWS::IAM::Policy`), never on the construct tree: a reason then covers the
+ * statements it was written for, and a later wildcard elsewhere under `scope` is still reported. Call
+ * it after the statements are added. A finding no policy has is not acknowledged anywhere.
+ */
+export function acknowledgePolicies(scope: IConstruct, findings: Readonly<Record<string, string>>): void {
+  const policies = scope.node
+    .findAll()
+    .filter((node): node is iam.CfnPolicy => node instanceof iam.CfnPolicy);
+  for (const policy of policies) {
+    const present = policyFindings(policy);
+    const matched = Object.entries(findings).filter(([id]) => present.has(id));
+    if (matched.length > 0) acknowledge(policy, Object.fromEntries(matched));
+  }
+}
+
 /**
  * Step Functions and CodePipeline grant `lambda:InvokeFunction` on `<fn>.Arn` and `<fn>.Arn:*` (any
- * version or alias of that one function). Acknowledges the second for each function on `scope`.
+ * version or alias of that one function). Acknowledges the second for each function on the policies
+ * under `scope` that grant it.
  */
 export function acknowledgeFunctionVersions(scope: IConstruct, functions: readonly IConstruct[]): void {
   const findings: Record<string, string> = {};
@@ -49,7 +86,7 @@ export function acknowledgeFunctionVersions(scope: IConstruct, functions: readon
         'Invoke permission on the versions and aliases of this one function, as the integration grants it.';
     }
   }
-  acknowledge(scope, findings);
+  acknowledgePolicies(scope, findings);
 }
 
 /**

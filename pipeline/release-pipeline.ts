@@ -35,8 +35,8 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import {
-  acknowledge,
   acknowledgeFunctionVersions,
+  acknowledgePolicies,
   executionArnFinding,
   resourceFinding,
   wildcardActionFinding,
@@ -239,11 +239,6 @@ export class ReleasePipeline extends Construct {
     });
     repository.grantPullPush(project);
     repository.grant(project, 'ecr:DescribeImages');
-    acknowledge(project, {
-      'AwsSolutions-CB3':
-        'Privileged mode runs the Docker daemon that builds the serving image; the build runs only the ' +
-        "project's own Dockerfile from the pipeline's source snapshot.",
-    });
     return project;
   }
 
@@ -290,7 +285,7 @@ export class ReleasePipeline extends Construct {
         findings[finding] =
           `CodePipeline describes the ${prefix} executions it starts (named ${prefix}-<id>).`;
     }
-    acknowledge(this, findings);
+    acknowledgePolicies(this, findings);
     acknowledgeFunctionVersions(this, [props.summarize]);
   }
 }

@@ -44,7 +44,8 @@ export const RENDER_PLACEHOLDERS = {
   alerts: arn('sns', 'reelflow-alerts'),
   key: arn('kms', 'key/00000000-0000-4000-8000-000000000000'),
   trainingRole: `arn:aws:iam::${RENDER_ACCOUNT}:role/reelflow-training`,
-  modelRole: `arn:aws:iam::${RENDER_ACCOUNT}:role/reelflow-model`,
+  hostingRole: `arn:aws:iam::${RENDER_ACCOUNT}:role/reelflow-model`,
+  transformRole: `arn:aws:iam::${RENDER_ACCOUNT}:role/reelflow-transform`,
   servingImage: `${RENDER_ACCOUNT}.dkr.ecr.${RENDER_REGION}.amazonaws.com/reelflow-serving:local`,
 } as const;
 
@@ -76,7 +77,8 @@ export function renderWorkflowDefinitions(config: DeployConfig): RenderedWorkflo
     evaluate: fn('Evaluate', p.evaluate),
     alerts,
     trainingRole: role('TrainingRole', p.trainingRole),
-    modelRole: role('ModelRole', p.modelRole),
+    hostingRole: role('ModelRole', p.hostingRole),
+    transformRole: role('TransformRole', p.transformRole),
     servingImageUri: p.servingImage,
     productionParameterName: productionParameterName(config),
   });

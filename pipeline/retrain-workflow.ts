@@ -4,8 +4,10 @@
  *
  *   PrepareAndTrain:   LoadConfig -> Prepare -> HasData? (no rating file yet: NothingToDo) -> TrainFM (.sync)
  *                      -> BuildVectors -> TrainKNN (.sync)
- *   ModelAndTransform: CreateCandidateModel -> ReadProduction (or NoProduction) -> HasProduction?
- *                        yes: TransformBoth [TransformCandidate | TransformProduction] (.sync, in parallel)
+ *   ModelAndTransform: CreateCandidateModel -> CreateTransformModel -> ReadProduction (or NoProduction)
+ *                      -> HasProduction?
+ *                        yes: DescribeProductionModel -> CreateProductionTransformModel
+ *                             -> TransformBoth [TransformCandidate | TransformProduction] (.sync, in parallel)
  *                        no:  TransformCandidateOnly (.sync)
  *   EvaluateAndGate:   Evaluate -> Gate -> CandidateReady (output: the evaluation) | NotifyRejected -> CandidateRejected
  *
@@ -35,7 +37,7 @@ export { RETRAIN_STATES, type RetrainConfig } from './retrain/states';
 
 /** Props of {@link RetrainWorkflow}. */
 export interface RetrainWorkflowProps {
-  /** The ML config, the training and transform settings, the name prefix and the log retention. */
+  /** The ML config, the training and transform settings, the name prefix, log retention and logging. */
   readonly config: RetrainConfig;
   /** Encrypts training volumes and outputs, transform volumes and outputs; decrypts the SSM record. */
   readonly key: kms.IKey;
@@ -49,8 +51,10 @@ export interface RetrainWorkflowProps {
   readonly alerts: sns.ITopic;
   /** Assumed by the training jobs. */
   readonly trainingRole: iam.IRole;
-  /** The execution role of the candidate model (and of its batch transform). */
-  readonly modelRole: iam.IRole;
+  /** The execution role of the hosting model (`names.model`, the one the endpoint serves). */
+  readonly hostingRole: iam.IRole;
+  /** The execution role of the transform models (the batch transforms). */
+  readonly transformRole: iam.IRole;
   /** The pre/post container image. */
   readonly servingImageUri: string;
   /** The SSM parameter with the production record (JSON ProductionRecord), absent before the first deploy. */
@@ -84,7 +88,9 @@ export class RetrainWorkflow extends Construct {
       transform: config.transform,
       knnImage,
       servingImageUri: props.servingImageUri,
-      modelRole: props.modelRole,
+      hostingRole: props.hostingRole,
+      transformRole: props.transformRole,
+      resourcePrefix: config.resourcePrefix,
       key: props.key,
       productionParameterName: props.productionParameterName,
       failure,
@@ -102,12 +108,15 @@ export class RetrainWorkflow extends Construct {
       // Two training jobs, then data steps and batch transforms: generous, but bounded.
       timeout: Duration.seconds(2 * maxTrainingJobSeconds(config.training) + 6 * 3600),
       comment: 'reelflow retrain: prepare, train FM and k-NN, build the candidate, evaluate, gate',
+      // Its state holds the production record decrypted from the SSM SecureString (ReadProduction).
+      logs: config.workflowLogs.retrain,
     });
     grantRetrainPermissions(this.stateMachine, {
       resourcePrefix: config.resourcePrefix,
       key: props.key,
       trainingRole: props.trainingRole,
-      modelRole: props.modelRole,
+      hostingRole: props.hostingRole,
+      transformRole: props.transformRole,
       functions: [props.prepare, props.buildVectors, props.evaluate],
     });
   }

@@ -13,6 +13,8 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
+import type { DeployConfig, WorkflowLogConfig } from './config';
+import { acknowledge } from './nag';
 
 /** Where a caught error goes in the state: `$.error` = `{ Error, Cause }`. */
 export const ERROR_PATH = '$.error';
@@ -191,11 +193,26 @@ export interface WorkflowStateMachineProps {
   readonly timeout: Duration;
   /** The state machine's comment (shown in the console). */
   readonly comment: string;
+  /** Execution logging: level and whether events carry states' input and output (deploy config `workflowLogs`). */
+  readonly logs: WorkflowLogConfig;
+}
+
+/**
+ * A workflow's execution-log settings from the deploy config; the defaults (ERROR, no execution data)
+ * when `config` is a slice without `workflowLogs`.
+ */
+export function workflowLogsOf(
+  config: object,
+  workflow: keyof DeployConfig['workflowLogs'],
+): WorkflowLogConfig {
+  const { workflowLogs } = config as Partial<Pick<DeployConfig, 'workflowLogs'>>;
+  return workflowLogs?.[workflow] ?? { level: 'ERROR', includeExecutionData: false };
 }
 
 /**
  * A Standard state machine (CodePipeline's Step Functions action only waits for Standard workflows)
- * with every event logged to a KMS-encrypted log group, and X-Ray tracing.
+ * logging to a log group encrypted with the project key at the configured level, and X-Ray tracing.
+ * Below level ALL, cdk-nag's AwsSolutions-SF1 is acknowledged on this state machine with the reason.
  */
 export function workflowStateMachine(
   scope: Construct,
@@ -214,8 +231,19 @@ export function workflowStateMachine(
     timeout: props.timeout,
     comment: props.comment,
     tracingEnabled: true,
-    logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    logs: {
+      destination: logGroup,
+      level: sfn.LogLevel[props.logs.level],
+      includeExecutionData: props.logs.includeExecutionData,
+    },
   });
+  if (props.logs.level !== 'ALL') {
+    acknowledge(stateMachine.node.defaultChild ?? stateMachine, {
+      'AwsSolutions-SF1':
+        `Logs ${props.logs.level} events only (deploy config workflowLogs): every event of every execution ` +
+        "stays in the Standard workflow's execution history (GetExecutionHistory, 90 days).",
+    });
+  }
   return stateMachine;
 }
 

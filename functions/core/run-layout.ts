@@ -47,7 +47,8 @@ export function attemptOf(executionName: string): string {
 }
 
 /**
- * Per-attempt SageMaker names: `<prefix>-fm-<runTag>-<attempt>`, ... and the endpoint config prefix
+ * Per-attempt SageMaker names: `<prefix>-fm-<runTag>-<attempt>`, ... (the hosting model `-model-`, the
+ * transform models `-tmodel-` and `-tmodelp-`, see RunNames) and the endpoint config prefix
  * `<prefix>-config-<runTag>`, to which the deploy workflow appends its own attempt. The run tag is the run
  * id, cut (never below MIN_RUN_TAG characters) only when a long prefix would push a name past 63
  * characters: a CodePipeline execution id (36 characters) stays whole up to a 10-character prefix.
@@ -75,6 +76,8 @@ export function runNames(runId: string, prefix: string, attempt: string): RunNam
     fmJob: name('fm'),
     knnJob: name('knn'),
     model: name('model'),
+    transformModel: name('tmodel'),
+    productionTransformModel: name('tmodelp'),
     candidateTransformJob: name('eval'),
     productionTransformJob: name('evalprod'),
     endpointConfigPrefix: `${prefix}-config-${tag}`,
@@ -136,6 +139,23 @@ export const QUARANTINE_REPORT_SUFFIX = '.report.json';
 export const WITHDRAWAL_SUFFIX = '.withdrawal.json';
 const TRUNCATED_MARKER = '...(truncated)';
 
+/**
+ * Keys under a run's prefix that the SageMaker execution roles are scoped to (infra/constructs/
+ * sagemaker-roles.ts): what a model loads, what a batch transform reads and where it writes.
+ */
+export const RUN_PATHS = {
+  /** The pre/post serving bundle (the first and last container's ModelDataUrl). */
+  servingBundle: 'vectors/serving-bundle.tar.gz',
+  /** The k-NN training job's output path; its artifact is `knn/<job>/output/model.tar.gz`. */
+  knnOutput: 'knn/',
+  /** The k-NN artifact (the middle container's ModelDataUrl), as a pattern over the job name. */
+  knnArtifactPattern: 'knn/*/output/model.tar.gz',
+  /** The batch transform's input (held-out users). */
+  transformInput: 'prepared/transform-input/',
+  /** Both batch transforms' outputs (`candidate/`, `production/`). */
+  transformOutput: 'transform/',
+} as const;
+
 /** The S3 layout of a run (see docs/data-contract.md). */
 export function runUris(bucket: string, runId: string): RunUris {
   checkPart(runId, 'run id');
@@ -144,13 +164,13 @@ export function runUris(bucket: string, runId: string): RunUris {
     prefix,
     train: `${prefix}prepared/train/`,
     test: `${prefix}prepared/test/`,
-    transformInput: `${prefix}prepared/transform-input/`,
+    transformInput: `${prefix}${RUN_PATHS.transformInput}`,
     fmOutput: `${prefix}fm/`,
     knnTrain: `${prefix}vectors/knn-train/`,
-    knnOutput: `${prefix}knn/`,
-    servingBundle: `${prefix}vectors/serving-bundle.tar.gz`,
-    candidateTransformOutput: `${prefix}transform/candidate/`,
-    productionTransformOutput: `${prefix}transform/production/`,
+    knnOutput: `${prefix}${RUN_PATHS.knnOutput}`,
+    servingBundle: `${prefix}${RUN_PATHS.servingBundle}`,
+    candidateTransformOutput: `${prefix}${RUN_PATHS.transformOutput}candidate/`,
+    productionTransformOutput: `${prefix}${RUN_PATHS.transformOutput}production/`,
     evaluation: `${prefix}evaluation/`,
   };
 }

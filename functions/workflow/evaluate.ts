@@ -37,6 +37,8 @@ const eventSchema = z.object({
         fmJob: z.string(),
         knnJob: z.string(),
         model: z.string(),
+        transformModel: z.string(),
+        productionTransformModel: z.string(),
         candidateTransformJob: z.string(),
         productionTransformJob: z.string(),
         endpointConfigPrefix: z.string(),

@@ -4,7 +4,17 @@
  * version (`modelVersion` equals the run id, no popular fallback). A few attempts absorb the moment
  * right after the traffic shift; the last failure throws SmokeTestError, which the state machine
  * catches, records and notifies.
+ *
+ * It calls the API as the stack's auth mode requires (`API_AUTH`, config `api.auth`): `none` anonymously;
+ * `apiKey` with the smoke test's own API key, whose value it reads at run time with API Gateway GetApiKey
+ * (`API_KEY_ID`: the stack passes the id, never the value, and the value stays in the request header: it
+ * is neither returned to the state machine nor logged); `iam` signed with SigV4 (service execute-api)
+ * with the function's role credentials.
  */
+import { APIGatewayClient, GetApiKeyCommand } from '@aws-sdk/client-api-gateway';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { z } from 'zod';
 import { requireEnv } from '../common/env';
 import { toError } from '../common/errors';
@@ -98,10 +108,63 @@ async function check(url: string, runId: string, get: HttpGet): Promise<{ movies
   return { movies: parsed.data.movies.length };
 }
 
-/** The fetch adapter of HttpGet, with a timeout per request. */
-export function fetchGet(timeoutMs: number): HttpGet {
+/** The headers that authenticate one request to the API. */
+export type RequestAuth = (url: URL) => Promise<Record<string, string>>;
+
+/**
+ * auth apiKey: the `x-api-key` header with the value of key `keyId`, read once with GetApiKey
+ * (includeValue) and kept for the invocation's attempts. A failed read fails that attempt only.
+ */
+export function apiKeyAuth(client: APIGatewayClient, keyId: string): RequestAuth {
+  let value: string | undefined;
+  return async () => {
+    if (value === undefined) {
+      const key = await client.send(new GetApiKeyCommand({ apiKey: keyId, includeValue: true }));
+      if (!key.value) throw new Error(`API key ${keyId} has no value (GetApiKey includeValue)`);
+      if (key.enabled === false) throw new Error(`API key ${keyId} is disabled`);
+      value = key.value;
+    }
+    return { 'x-api-key': value };
+  };
+}
+
+/** auth iam: SigV4 headers (service execute-api) for a GET of `url`, signed with `credentials`. */
+export function sigV4Auth(
+  region: string,
+  credentials: ConstructorParameters<typeof SignatureV4>[0]['credentials'] = defaultProvider(),
+): RequestAuth {
+  const signer = new SignatureV4({ service: 'execute-api', region, credentials, sha256: Sha256 });
   return async (url) => {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const signed = await signer.sign({
+      method: 'GET',
+      protocol: url.protocol,
+      hostname: url.hostname,
+      port: url.port === '' ? undefined : Number(url.port),
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers: { host: url.host },
+    });
+    // fetch sends Host itself, from the URL (the value signed above).
+    const headers = { ...signed.headers };
+    delete headers.host;
+    return headers;
+  };
+}
+
+/** The RequestAuth of `API_AUTH` (none, apiKey or iam; unset is none). */
+export function authFromEnv(env: NodeJS.ProcessEnv = process.env): RequestAuth | undefined {
+  const mode = env.API_AUTH ?? 'none';
+  if (mode === 'none') return undefined;
+  if (mode === 'apiKey') return apiKeyAuth(new APIGatewayClient({}), requireEnv('API_KEY_ID', env));
+  if (mode === 'iam') return sigV4Auth(requireEnv('AWS_REGION', env));
+  throw new Error(`API_AUTH must be none, apiKey or iam; got ${mode}`);
+}
+
+/** The fetch adapter of HttpGet, with a timeout per request and the headers of `auth`. */
+export function fetchGet(timeoutMs: number, auth?: RequestAuth): HttpGet {
+  return async (url) => {
+    const headers = auth ? await auth(new URL(url)) : {};
+    const response = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
     return { status: response.status, body: await response.text() };
   };
 }
@@ -116,7 +179,7 @@ export const handler = observed(async (input: SmokeTestInput): Promise<SmokeTest
         attempts: 4,
         delayMs: 5000,
       },
-      fetchGet(5000),
+      fetchGet(5000, authFromEnv()),
       (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     );
     logger.info('smoke test passed', { ...result });

@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { acknowledge, resourceFinding } from '../../pipeline/nag';
+import { acknowledgePolicies, resourceFinding } from '../../pipeline/nag';
 
 /** What a principal may do under which key prefixes of the data bucket (prefixes end with `/`). */
 export interface PrefixAccess {
@@ -58,7 +58,7 @@ export function grantPrefixAccess(
 
   const principal = grantee.grantPrincipal;
   if (principal instanceof Construct) {
-    acknowledge(
+    acknowledgePolicies(
       principal,
       Object.fromEntries(
         [...read, ...write].map((prefix) => [

@@ -7,6 +7,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { acknowledgePolicies } from '../../pipeline/nag';
 
 /** The repository root: esbuild's project root and the base of every handler entry. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -97,16 +98,17 @@ export class ReelflowFunction extends nodejs.NodejsFunction {
       depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
       bundling: REELFLOW_BUNDLING,
     });
-    Validations.of(this).acknowledge({
+    Validations.of(this.node.defaultChild ?? this).acknowledge({
       id: 'AwsSolutions-L1',
       reason:
         'Pinned to Node.js 22, the runtime the project targets (package engines, the serving image node:22, ' +
         'esbuild target node22); moving to a newer runtime is a deliberate, tested upgrade.',
     });
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords have no resource-level permissions.',
+    acknowledgePolicies(role, {
+      'AwsSolutions-IAM5[Resource::*]':
+        'X-Ray tracing (xray:PutTraceSegments, PutTelemetryRecords) and, for a function a CodePipeline ' +
+        'Lambda action invokes, codepipeline:PutJobSuccessResult/PutJobFailureResult have no resource-level ' +
+        'permissions.',
     });
   }
 }

@@ -1,96 +1,153 @@
-import { Stack, Validations } from 'aws-cdk-lib';
+import { Aws, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { RUN_PATHS } from '../../functions/core/run-layout';
+import { acknowledgePolicies, resourceFinding } from '../../pipeline/nag';
 import { grantPrefixAccess } from './bucket-grants';
-import { acknowledge, resourceFinding } from '../../pipeline/nag';
 import { RUNS_PREFIX, VERIFY_PREFIX } from './data-bucket';
 import type { ServingImage } from './serving-image';
 
 export interface SageMakerRolesProps {
-  /** The data bucket: the training role reads and writes `runs/`, the model role reads it. */
+  /** The data bucket: the training role reads and writes `runs/`, the model roles read the artifacts. */
   readonly dataBucket: s3.IBucket;
   /** The project key the bucket's objects are encrypted with. */
   readonly key: kms.IKey;
-  /** The pre/post image the model role pulls. */
+  /** The pre/post image the hosting and transform roles pull. */
   readonly servingImage: ServingImage;
 }
 
+/** The objects a model's containers load (ModelDataUrl), under a run's or a verify check's prefix. */
+function modelArtifactKeys(prefix: string): string[] {
+  return [`${prefix}*/${RUN_PATHS.servingBundle}`, `${prefix}*/${RUN_PATHS.knnArtifactPattern}`];
+}
+
 /**
- * The two roles SageMaker assumes, separate from the state machines' roles that pass them:
+ * The three roles SageMaker assumes, separate from the state machines' roles that pass them:
  *
  * - `trainingRole`: the FM and k-NN training jobs read the run's prepared data and write their model
  *   artifacts, all under `runs/`, and log to `/aws/sagemaker/TrainingJobs`;
- * - `modelRole`: the execution role of each run's model (endpoint and batch transform): reads model data
- *   and transform input under `runs/`, writes transform output there, pulls the serving image and logs
- *   to `/aws/sagemaker/Endpoints/*` and `/aws/sagemaker/TransformJobs`.
+ * - `hostingRole`: the execution role of each run's hosting model (`names.model`, the one the endpoint
+ *   serves and a rollback returns to): reads only the objects its containers load (the serving bundle
+ *   and the k-NN artifact), pulls the serving image, decrypts through S3 only, logs to
+ *   `/aws/sagemaker/Endpoints/*`. It writes nothing to S3, so a compromised serving container cannot
+ *   change any run's data or artifacts;
+ * - `transformRole`: the execution role of each run's transform models (`names.transformModel`,
+ *   `names.productionTransformModel`): reads the same artifacts and the transform input, writes only the
+ *   transform output prefix (`runs/<id>/transform/`), logs to `/aws/sagemaker/TransformJobs`.
  *
- * Both also reach `verify/`, where `reelflow verify-aws` runs its one-off training jobs and model.
- *
- * Both use the project key for volumes and outputs; grants on the key for volume encryption are
- * limited to AWS resources (`kms:GrantIsForAWSResource`).
+ * The training and hosting roles also reach `verify/`, where `reelflow verify-aws` runs its one-off
+ * training jobs and endpoint.
  */
 export class SageMakerRoles extends Construct {
   readonly trainingRole: iam.Role;
-  readonly modelRole: iam.Role;
+  /** Execution role of the hosting models (the endpoint's). */
+  readonly hostingRole: iam.Role;
+  /** Execution role of the transform models (batch transform). */
+  readonly transformRole: iam.Role;
 
   constructor(scope: Construct, id: string, props: SageMakerRolesProps) {
     super(scope, id);
+    const { dataBucket, key } = props;
     const principal = new iam.ServicePrincipal('sagemaker.amazonaws.com');
 
     this.trainingRole = new iam.Role(this, 'TrainingRole', {
       assumedBy: principal,
       description: 'reelflow: SageMaker training jobs (built-in FM and k-NN)',
     });
-    grantPrefixAccess(this.trainingRole, props.dataBucket, props.key, {
+    grantPrefixAccess(this.trainingRole, dataBucket, key, {
       read: [RUNS_PREFIX, VERIFY_PREFIX],
       write: [RUNS_PREFIX, VERIFY_PREFIX],
     });
-    this.addCommonPolicies(this.trainingRole, props.key, ['TrainingJobs']);
-
-    this.modelRole = new iam.Role(this, 'ModelRole', {
-      assumedBy: principal,
-      description: 'reelflow: execution role of each run model (endpoint and batch transform)',
-    });
-    grantPrefixAccess(this.modelRole, props.dataBucket, props.key, {
-      read: [RUNS_PREFIX, VERIFY_PREFIX],
-      write: [RUNS_PREFIX, VERIFY_PREFIX],
-    });
-    props.servingImage.grantPull(this.modelRole);
-    this.addCommonPolicies(this.modelRole, props.key, ['Endpoints', 'TransformJobs']);
-    Validations.of(this.modelRole).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'ecr:GetAuthorizationToken (added by the serving image grantPull) has no resource-level permissions; ' +
-        'cloudwatch:PutMetricData has none either and is limited to the /aws/sagemaker/ namespaces by condition.',
-    });
-    Validations.of(this.trainingRole).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'cloudwatch:PutMetricData has no resource-level permissions; it is limited to the /aws/sagemaker/ ' +
-        'namespaces by condition.',
-    });
-  }
-
-  private addCommonPolicies(role: iam.Role, key: kms.IKey, logGroups: string[]): void {
-    const stack = Stack.of(this);
-    role.addToPolicy(
+    // Training volumes and output artifacts are encrypted with the project key (VolumeKmsKeyId, KmsKeyId).
+    this.trainingRole.addToPolicy(
       new iam.PolicyStatement({
         actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
         resources: [key.keyArn],
       }),
     );
-    role.addToPolicy(
+    this.trainingRole.addToPolicy(createGrantForAwsResources(key));
+    this.addLogsAndMetrics(this.trainingRole, ['TrainingJobs'], {
+      '*': 'cloudwatch:PutMetricData has no resource-level permissions; it is limited to the /aws/sagemaker/ namespaces by condition.',
+    });
+
+    // Construct id 'ModelRole' kept: the role of the models created before the split, updated in place.
+    this.hostingRole = new iam.Role(this, 'ModelRole', {
+      assumedBy: principal,
+      description: 'reelflow: execution role of each run hosting model (endpoint): reads its artifacts only',
+    });
+    this.grantObjectRead(this.hostingRole, dataBucket, key, [
+      ...modelArtifactKeys(RUNS_PREFIX),
+      ...modelArtifactKeys(VERIFY_PREFIX),
+    ]);
+    props.servingImage.grantPull(this.hostingRole);
+    this.addLogsAndMetrics(this.hostingRole, ['Endpoints/*'], {
+      '*':
+        'ecr:GetAuthorizationToken (serving image pull) and cloudwatch:PutMetricData (limited to the ' +
+        '/aws/sagemaker/ namespaces by condition) have no resource-level permissions.',
+    });
+
+    this.transformRole = new iam.Role(this, 'TransformRole', {
+      assumedBy: principal,
+      description: 'reelflow: execution role of each run transform model (batch transform)',
+    });
+    this.grantObjectRead(this.transformRole, dataBucket, key, modelArtifactKeys(RUNS_PREFIX));
+    grantPrefixAccess(this.transformRole, dataBucket, key, {
+      read: [`${RUNS_PREFIX}*/${RUN_PATHS.transformInput}`],
+      write: [`${RUNS_PREFIX}*/${RUN_PATHS.transformOutput}`],
+    });
+    // Transform volumes and outputs are encrypted with the project key (VolumeKmsKeyId, KmsKeyId).
+    this.transformRole.addToPolicy(
       new iam.PolicyStatement({
-        actions: ['kms:CreateGrant'],
+        actions: ['kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
         resources: [key.keyArn],
-        conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
       }),
     );
-    const logGroupArn = (name: string): string =>
+    this.transformRole.addToPolicy(createGrantForAwsResources(key));
+    props.servingImage.grantPull(this.transformRole);
+    this.addLogsAndMetrics(this.transformRole, ['TransformJobs'], {
+      '*':
+        'ecr:GetAuthorizationToken (serving image pull) and cloudwatch:PutMetricData (limited to the ' +
+        '/aws/sagemaker/ namespaces by condition) have no resource-level permissions.',
+    });
+  }
+
+  /**
+   * `s3:GetObject` on exactly these key patterns (no listing, no versions, no write) and `kms:Decrypt`
+   * of the project key through S3 only, with one acknowledgement per pattern.
+   */
+  private grantObjectRead(role: iam.Role, bucket: s3.IBucket, key: kms.IKey, patterns: string[]): void {
+    const arns = patterns.map((pattern) => bucket.arnForObjects(pattern));
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: arns }));
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.${Aws.URL_SUFFIX}` } },
+      }),
+    );
+    acknowledgePolicies(
+      role,
+      Object.fromEntries(
+        arns.map((arn, index) => [
+          resourceFinding(this, arn),
+          `The model artifact ${patterns[index]}: the run (or check) id and the k-NN job name are only known at run time.`,
+        ]),
+      ),
+    );
+  }
+
+  /**
+   * Log groups `/aws/sagemaker/<group>` (a group name may end with `/*`: one group per endpoint) with
+   * their streams, and CloudWatch metrics in the `/aws/sagemaker/` namespaces. `starReason` justifies
+   * the role's `Resource::*` finding.
+   */
+  private addLogsAndMetrics(role: iam.Role, groups: string[], reasons: { '*': string }): void {
+    const stack = Stack.of(this);
+    const groupArn = (name: string): string =>
       `arn:${stack.partition}:logs:${stack.region}:${stack.account}:log-group:/aws/sagemaker/${name}`;
-    const streamArns = logGroups.flatMap((group) => [`${logGroupArn(group)}:*`, `${logGroupArn(group)}/*`]);
+    const wildcards = groups.map((group) => (group.endsWith('*') ? groupArn(group) : `${groupArn(group)}:*`));
     role.addToPolicy(
       new iam.PolicyStatement({
         actions: [
@@ -99,17 +156,8 @@ export class SageMakerRoles extends Construct {
           'logs:PutLogEvents',
           'logs:DescribeLogStreams',
         ],
-        resources: [...logGroups.map(logGroupArn), ...streamArns],
+        resources: [...groups.filter((group) => !group.endsWith('*')).map(groupArn), ...wildcards],
       }),
-    );
-    acknowledge(
-      role,
-      Object.fromEntries(
-        streamArns.map((arn) => [
-          resourceFinding(this, arn),
-          'SageMaker writes job and endpoint logs to streams and groups it names under /aws/sagemaker/.',
-        ]),
-      ),
     );
     role.addToPolicy(
       new iam.PolicyStatement({
@@ -118,5 +166,23 @@ export class SageMakerRoles extends Construct {
         conditions: { StringLike: { 'cloudwatch:namespace': '/aws/sagemaker/*' } },
       }),
     );
+    acknowledgePolicies(role, {
+      ...Object.fromEntries(
+        wildcards.map((arn) => [
+          resourceFinding(this, arn),
+          'SageMaker names the log streams (per instance) and, for endpoints, the group (per endpoint).',
+        ]),
+      ),
+      'AwsSolutions-IAM5[Resource::*]': reasons['*'],
+    });
   }
+}
+
+/** kms:CreateGrant on the key, only for grants SageMaker creates for AWS resources (encrypted volumes). */
+function createGrantForAwsResources(key: kms.IKey): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    actions: ['kms:CreateGrant'],
+    resources: [key.keyArn],
+    conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+  });
 }

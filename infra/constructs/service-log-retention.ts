@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { acknowledge } from '../../pipeline/nag';
+import { acknowledgePolicies } from '../../pipeline/nag';
 
 /** The log groups SageMaker writes to for this project's jobs and endpoint. */
 export function sageMakerLogGroupNames(endpointName: string): string[] {
@@ -78,7 +78,7 @@ export class ServiceLogRetention extends Construct {
     // The provider function logs to its own group (with retention) instead of a never-expiring default one.
     provider?.addPropertyOverride('LoggingConfig', { LogGroup: ownLogs.logGroupName });
 
-    acknowledge(this.role, {
+    acknowledgePolicies(this.role, {
       'AwsSolutions-IAM5[Resource::*]':
         "aws-cdk-lib's LogRetention provider always adds logs:PutRetentionPolicy/DeleteRetentionPolicy on * " +
         'to its role; the statement next to it scopes the same actions to the project log groups.',

@@ -30,7 +30,7 @@ export interface WorkflowFunctionsProps {
  * - buildVectors: reads the FM artifact, writes k-NN training data and the serving bundle (`runs/`);
  * - evaluate: reads the transform outputs and test set, writes the evaluation (`runs/`);
  * - recordDeployment: writes `runs/<runId>/deployment.json` and the production SSM parameter;
- * - smokeTest: calls the public recommend API (no AWS permissions).
+ * - smokeTest: calls the recommend API (RecommendApi.grantSmokeTest adds what its auth mode needs).
  *
  * Every function gets DATA_BUCKET. The three data functions get `workflowMemoryMb` of memory, 10 GiB of
  * /tmp and Lambda's 15-minute maximum timeout.

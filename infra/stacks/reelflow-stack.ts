@@ -11,7 +11,6 @@ import { productionParameterName } from '../../pipeline/names';
 import { sageMakerQuotaNeeds } from '../../pipeline/config-rules';
 import { grantPrefixAccess } from '../constructs/bucket-grants';
 import { RUNS_PREFIX } from '../constructs/data-bucket';
-import { acknowledge } from '../../pipeline/nag';
 import { Monitoring } from '../constructs/monitoring';
 import { Notifications } from '../constructs/notifications';
 import { RecommendApi } from '../constructs/recommend-api';
@@ -92,6 +91,7 @@ export class ReelflowStack extends Stack {
       productionParameterName: parameterName,
       recommendUrl: this.api.recommendUrl,
     });
+    this.api.grantSmokeTest(functions.smokeTest);
 
     [this.retrain, this.deploy] = this.workflows(config, {
       key,
@@ -172,7 +172,8 @@ export class ReelflowStack extends Stack {
       evaluate: functions.evaluate,
       alerts: notifications.alerts,
       trainingRole: roles.trainingRole,
-      modelRole: roles.modelRole,
+      hostingRole: roles.hostingRole,
+      transformRole: roles.transformRole,
       servingImageUri: servingImage.imageUri,
       productionParameterName: productionParameterName(config),
     });
@@ -209,13 +210,6 @@ export class ReelflowStack extends Stack {
       environment: { DATA_BUCKET: dataBucket.bucketName },
     });
     grantPrefixAccess(summarize, dataBucket, key, { read: [RUNS_PREFIX] });
-    if (summarize.role) {
-      acknowledge(summarize.role, {
-        'AwsSolutions-IAM5[Resource::*]':
-          'codepipeline:PutJobSuccessResult and PutJobFailureResult (granted by the Lambda invoke action) and ' +
-          'X-Ray tracing have no resource-level permissions.',
-      });
-    }
 
     const accessLogBucket = s3.Bucket.fromBucketName(this, 'AccessLogBucket', parts.accessLogBucketName);
     const release = new ReleasePipeline(this, 'Release', {
@@ -229,7 +223,8 @@ export class ReelflowStack extends Stack {
       logRetentionDays: config.logRetentionDays,
       servingImage,
     });
-    Validations.of(release).acknowledge({
+    // On the artifact bucket, the one construct that raises it.
+    Validations.of(release.node.findChild('Artifacts')).acknowledge({
       id: 'annotation::@aws-cdk/aws-s3:accessLogsPolicyNotAdded',
       reason:
         'The access-log bucket lives in ReelflowDataStack and allows log delivery from this account; adding ' +
@@ -263,6 +258,10 @@ export class ReelflowStack extends Stack {
       description: 'GET ?user_id=N',
       value: this.api.recommendUrl,
     });
+    new CfnOutput(this, 'RecommendApiAuth', {
+      description: 'How callers authenticate to the recommend API (cdk.json api.auth)',
+      value: this.api.authSummary,
+    });
     new CfnOutput(this, 'PipelineConsoleUrl', {
       description: 'Runs, and the Approve stage where a person reviews each candidate',
       value: `https://${region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/${this.release.pipeline.pipelineName}/view?region=${region}`,
@@ -283,8 +282,13 @@ export class ReelflowStack extends Stack {
       value: roles.trainingRole.roleArn,
     });
     new CfnOutput(this, 'ModelRoleArn', {
-      description: 'Execution role of each run model (reelflow verify-aws)',
-      value: roles.modelRole.roleArn,
+      description:
+        'Execution role of each run hosting model: the endpoint reads its artifacts (reelflow verify-aws)',
+      value: roles.hostingRole.roleArn,
+    });
+    new CfnOutput(this, 'TransformRoleArn', {
+      description: 'Execution role of each run transform model: batch transform writes runs/<id>/transform/',
+      value: roles.transformRole.roleArn,
     });
     new CfnOutput(this, 'DataKeyArn', {
       description: 'The project key: volumes, outputs and endpoint storage (reelflow verify-aws)',
@@ -293,6 +297,24 @@ export class ReelflowStack extends Stack {
     new CfnOutput(this, 'EndpointName', {
       description: 'The endpoint the deploy workflow creates and updates',
       value: config.endpoint.name,
+    });
+    // What the operator CLI (`reelflow status`, `runs`, `approve`, `rollback`, ...) reads to find its way.
+    new CfnOutput(this, 'PipelineName', {
+      description: 'The release pipeline; each execution id is a run id (reelflow status, runs, approve)',
+      value: this.release.pipeline.pipelineName,
+    });
+    new CfnOutput(this, 'RetrainStateMachineArn', {
+      description: "The retrain workflow (the pipeline's Retrain stage) whose executions reelflow show reads",
+      value: this.retrain.stateMachine.stateMachineArn,
+    });
+    new CfnOutput(this, 'DeployStateMachineArn', {
+      description: "The deploy workflow (the pipeline's Deploy stage); reelflow rollback starts it directly",
+      value: this.deploy.stateMachine.stateMachineArn,
+    });
+    new CfnOutput(this, 'ProductionParameterName', {
+      description:
+        'SSM SecureString holding the production record (which run serves); written by the deploy workflow',
+      value: productionParameterName(config),
     });
     new CfnOutput(this, 'DashboardUrl', {
       value: `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards:name=${monitoring.dashboard.dashboardName}`,

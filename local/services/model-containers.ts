@@ -41,6 +41,10 @@ export interface ModelSpec {
   readonly ModelName: string;
   readonly Containers?: readonly ContainerSpec[];
   readonly PrimaryContainer?: ContainerSpec;
+  /** The role the model's containers run as (CreateModel's ExecutionRoleArn). */
+  readonly ExecutionRoleArn?: string;
+  /** When CreateModel ran (ISO; DescribeModel's CreationTime). */
+  readonly CreationTime?: string;
 }
 
 /** One invocation of a container, or of the whole pipeline. */

@@ -157,6 +157,8 @@ export class LocalSageMaker {
       ModelName: name,
       Containers: request.Containers,
       PrimaryContainer: request.PrimaryContainer,
+      ...(typeof request.ExecutionRoleArn === 'string' ? { ExecutionRoleArn: request.ExecutionRoleArn } : {}),
+      CreationTime: new Date().toISOString(),
     });
     this.save();
     return { ModelArn: sageMakerArn(LOCAL_REGION, LOCAL_ACCOUNT, 'model', name) };
@@ -220,7 +222,11 @@ export class LocalSageMaker {
         );
       }
     }
-    this.endpointConfigs.set(name, { ...request, EndpointConfigName: name });
+    this.endpointConfigs.set(name, {
+      ...request,
+      EndpointConfigName: name,
+      CreationTime: new Date().toISOString(),
+    });
     this.save();
     return { EndpointConfigArn: sageMakerArn(LOCAL_REGION, LOCAL_ACCOUNT, 'endpoint-config', name) };
   }
@@ -265,6 +271,15 @@ export class LocalSageMaker {
   /** InvokeEndpoint (the runtime server's backend). */
   invokeEndpoint(name: string, request: ContainerRequest): ReturnType<LocalHosting['invoke']> {
     return this.hosting.invoke(name, request);
+  }
+
+  /** DescribeModel: the model's containers and execution role, as AWS answers (unknown: ValidationException). */
+  describeModel(request: { ModelName?: string }): Record<string, unknown> {
+    const model = this.model(required(request.ModelName, 'ModelName'));
+    return {
+      ...model,
+      ModelArn: sageMakerArn(LOCAL_REGION, LOCAL_ACCOUNT, 'model', model.ModelName),
+    };
   }
 
   /** The CreateModel request of a model (tests compute expected answers from its artifacts). */

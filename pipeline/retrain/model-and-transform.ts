@@ -1,10 +1,16 @@
 /**
- * The retrain workflow's second phase: build the candidate model, read the production record, and let
+ * The retrain workflow's second phase: build the candidate's models, read the production record, and let
  * the candidate (and production, when there is one) predict the held-out users in batch.
  *
- *   CreateCandidateModel -> ReadProduction (not found: NoProduction) -> HasProduction?
- *     yes: TransformBoth [TransformCandidate | TransformProduction] (.sync, in parallel)
+ *   CreateCandidateModel -> CreateTransformModel -> ReadProduction (not found: NoProduction) -> HasProduction?
+ *     yes: DescribeProductionModel -> CreateProductionTransformModel
+ *          -> TransformBoth [TransformCandidate | TransformProduction] (.sync, in parallel)
  *     no:  TransformCandidateOnly (.sync)
+ *
+ * A SageMaker model has one execution role, so each model version exists twice: the hosting model
+ * (`names.model`, hosting role: reads its artifacts, writes nothing; the deploy workflow serves it) and
+ * a transform model with the same containers (transform role: may write the transform output). The
+ * batch transforms run on transform models only; production's is copied from its hosting model.
  */
 import { Stack } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
@@ -25,8 +31,12 @@ export interface ModelAndTransformProps {
   readonly knnImage: string;
   /** The pre/post container image. */
   readonly servingImageUri: string;
-  /** The execution role of the candidate model (and of its batch transform). */
-  readonly modelRole: iam.IRole;
+  /** The execution role of the hosting model (`names.model`, the one the endpoint serves). */
+  readonly hostingRole: iam.IRole;
+  /** The execution role of the transform models (`names.transformModel`, `names.productionTransformModel`). */
+  readonly transformRole: iam.IRole;
+  /** Every model of a run is named `<resourcePrefix>-...` (DescribeModel is granted on those). */
+  readonly resourcePrefix: string;
   /** Encrypts the transform volumes and outputs. */
   readonly key: kms.IKey;
   /** The SSM parameter with the production record (JSON ProductionRecord), absent before the first deploy. */
@@ -43,7 +53,11 @@ export class ModelAndTransform extends sfn.StateMachineFragment {
   constructor(scope: Construct, id: string, props: ModelAndTransformProps) {
     super(scope, id);
     const { failure } = props;
-    const createModel = this.candidateModel(props);
+    // CreateCandidateModel (hosting role) -> CreateTransformModel (transform role): the same containers.
+    const candidateModels = this.candidateModel(props, S.createModel, 'model', props.hostingRole).next(
+      this.candidateModel(props, S.createTransformModel, 'transformModel', props.transformRole),
+    );
+    const productionTransformModel = this.productionTransformModel(props);
     const readProduction = this.readProduction(props.productionParameterName);
     const noProduction = new sfn.Pass(this, S.noProduction, {
       comment: 'No deployment yet: evaluate the candidate alone',
@@ -56,10 +70,13 @@ export class ModelAndTransform extends sfn.StateMachineFragment {
     });
     guard(readProduction, failure, [sdkRetry('Ssm')]);
 
-    const candidateJob = ['$.prepared.names.candidateTransformJob', '$.prepared.names.model'] as const;
+    const candidateJob = [
+      '$.prepared.names.candidateTransformJob',
+      '$.prepared.names.transformModel',
+    ] as const;
     const productionJob = [
       '$.prepared.names.productionTransformJob',
-      '$.production.record.modelName',
+      '$.prepared.names.productionTransformModel',
     ] as const;
     const transformCandidate = this.transform(
       props,
@@ -100,50 +117,103 @@ export class ModelAndTransform extends sfn.StateMachineFragment {
     // test as never matching, and the local runtime runs this same definition.
     const hasProduction = new sfn.Choice(this, S.hasProduction)
       .when(sfn.Condition.isNull('$.production.record'), transformCandidateOnly)
-      .otherwise(transformBoth);
+      .otherwise(productionTransformModel);
+    productionTransformModel.next(transformBoth);
     noProduction.next(hasProduction);
-    createModel.next(readProduction).next(hasProduction);
-    this.startState = createModel;
+    candidateModels.next(readProduction).next(hasProduction);
+    this.startState = candidateModels.startState as sfn.State;
     this.endStates = hasProduction.afterwards().endStates;
   }
 
-  /** One model version = one serial inference pipeline: pre -> built-in k-NN -> post, all from this run. */
-  private candidateModel(props: ModelAndTransformProps): sfn.CustomState {
+  /**
+   * One model version = one serial inference pipeline: pre -> built-in k-NN -> post, all from this run,
+   * named `$.prepared.names.<name>`, run as `role`.
+   */
+  private candidateModel(
+    props: ModelAndTransformProps,
+    id: string,
+    name: 'model' | 'transformModel',
+    role: iam.IRole,
+  ): sfn.CustomState {
+    const container = (hostname: string, image: string, modelData: string, environment: object) => ({
+      ContainerHostname: hostname,
+      Image: image,
+      'ModelDataUrl.$': modelData,
+      Environment: environment,
+    });
+    return this.createModel(props, id, `$.prepared.names.${name}`, role, [
+      container('pre', props.servingImageUri, '$.vectors.servingBundle', { REELFLOW_ROLE: 'pre' }),
+      container('knn', props.knnImage, '$.knn.artifact', {
+        SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: SERVING_CONTENT_TYPES.accept,
+      }),
+      container('post', props.servingImageUri, '$.vectors.servingBundle', { REELFLOW_ROLE: 'post' }),
+    ]);
+  }
+
+  /** A createModel Task (serial inference pipeline, network isolation) named by `namePath`, run as `role`. */
+  private createModel(
+    props: ModelAndTransformProps,
+    id: string,
+    namePath: string,
+    role: iam.IRole,
+    containers: Record<string, unknown>[],
+  ): sfn.CustomState {
     return guard(
-      sageMakerTask(this, S.createModel, {
+      sageMakerTask(this, id, {
         action: 'createModel',
         parameters: {
-          'ModelName.$': '$.prepared.names.model',
-          ExecutionRoleArn: props.modelRole.roleArn,
+          'ModelName.$': namePath,
+          ExecutionRoleArn: role.roleArn,
           EnableNetworkIsolation: true,
           InferenceExecutionConfig: { Mode: 'Serial' },
-          Containers: [
-            {
-              ContainerHostname: 'pre',
-              Image: props.servingImageUri,
-              'ModelDataUrl.$': '$.vectors.servingBundle',
-              Environment: { REELFLOW_ROLE: 'pre' },
-            },
-            {
-              ContainerHostname: 'knn',
-              Image: props.knnImage,
-              'ModelDataUrl.$': '$.knn.artifact',
-              Environment: { SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT: SERVING_CONTENT_TYPES.accept },
-            },
-            {
-              ContainerHostname: 'post',
-              Image: props.servingImageUri,
-              'ModelDataUrl.$': '$.vectors.servingBundle',
-              Environment: { REELFLOW_ROLE: 'post' },
-            },
-          ],
+          Containers: containers,
         },
-        resultSelector: { 'arn.$': '$.ModelArn' },
-        resultPath: '$.model',
+        // The hosting model's ARN is kept at $.model; the transform models' are discarded.
+        ...(id === S.createModel ? { resultSelector: { 'arn.$': '$.ModelArn' }, resultPath: '$.model' } : {}),
       }),
       props.failure,
       [SAGEMAKER_RETRY],
     );
+  }
+
+  /**
+   * DescribeProductionModel -> CreateProductionTransformModel: production's three containers (image,
+   * artifact, environment, as its hosting model has them), as a model of the transform role.
+   */
+  private productionTransformModel(props: ModelAndTransformProps): sfn.Chain {
+    const hostnames = ['pre', 'knn', 'post'];
+    const fields = ['ContainerHostname', 'Image', 'ModelDataUrl', 'Environment'];
+    const describe = new tasks.CallAwsService(this, S.describeProductionModel, {
+      service: 'sagemaker',
+      action: 'describeModel',
+      parameters: { ModelName: sfn.JsonPath.stringAt('$.production.record.modelName') },
+      iamResources: [
+        Stack.of(this).formatArn({
+          service: 'sagemaker',
+          resource: 'model',
+          resourceName: `${props.resourcePrefix}-*`,
+        }),
+      ],
+      // Every model the pipeline deploys is the pre -> knn -> post pipeline built above.
+      resultSelector: Object.fromEntries(
+        hostnames.map((hostname, index) => [
+          hostname,
+          Object.fromEntries(fields.map((field) => [`${field}.$`, `$.Containers[${index}].${field}`])),
+        ]),
+      ),
+      resultPath: '$.productionModel',
+    });
+    guard(describe, props.failure, [sdkRetry('SageMaker')]);
+    const create = this.createModel(
+      props,
+      S.createProductionTransformModel,
+      '$.prepared.names.productionTransformModel',
+      props.transformRole,
+      hostnames.map((hostname) =>
+        Object.fromEntries(fields.map((field) => [`${field}.$`, `$.productionModel.${hostname}.${field}`])),
+      ),
+    );
+    return describe.next(create);
   }
 
   /** The production record from SSM (decrypted), parsed into `$.production.record`. */

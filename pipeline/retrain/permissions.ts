@@ -7,7 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import { acknowledge, acknowledgeFunctionVersions, resourceFinding } from '../nag';
+import { acknowledgeFunctionVersions, acknowledgePolicies, resourceFinding } from '../nag';
 import { grantKeyForSageMaker, grantKeyViaService } from '../workflow-kit';
 
 /** What the retrain role is granted on. */
@@ -18,8 +18,10 @@ export interface RetrainGrantTargets {
   readonly key: kms.IKey;
   /** Passed to the training jobs. */
   readonly trainingRole: iam.IRole;
-  /** Passed to the candidate model. */
-  readonly modelRole: iam.IRole;
+  /** Passed to the hosting model. */
+  readonly hostingRole: iam.IRole;
+  /** Passed to the transform models. */
+  readonly transformRole: iam.IRole;
   /** The data-step functions the workflow invokes. */
   readonly functions: readonly lambda.IFunction[];
 }
@@ -64,9 +66,14 @@ export function grantRetrainPermissions(
       'StepFunctionsGetEventsForSageMakerTransformJobsRule',
     ].map((resourceName) => stack.formatArn({ service: 'events', resource: 'rule', resourceName })),
   );
-  allow(['iam:PassRole'], [targets.trainingRole.roleArn, targets.modelRole.roleArn], {
-    StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' },
-  });
+  // Each role only to SageMaker; which model gets which role is the definition's (model-and-transform.ts).
+  allow(
+    ['iam:PassRole'],
+    [targets.trainingRole.roleArn, targets.hostingRole.roleArn, targets.transformRole.roleArn],
+    {
+      StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' },
+    },
+  );
   // Volume and output encryption: SageMaker creates grants on the key for the job's resources.
   grants.push(
     grantKeyForSageMaker(stateMachine, targets.key),
@@ -89,7 +96,7 @@ function acknowledgeRetrainFindings(stateMachine: sfn.StateMachine, targets: Ret
       stateMachine,
       stack.formatArn({ service: 'sagemaker', resource, resourceName: `${targets.resourcePrefix}-*` }),
     );
-  acknowledge(role, {
+  acknowledgePolicies(role, {
     [finding('training-job')]: perRun,
     [finding('transform-job')]: perRun,
     [finding('model')]: perRun,

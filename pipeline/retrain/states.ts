@@ -14,9 +14,12 @@ export const RETRAIN_STATES = {
   buildVectors: 'BuildVectors',
   trainKnn: 'TrainKNN',
   createModel: 'CreateCandidateModel',
+  createTransformModel: 'CreateTransformModel',
   readProduction: 'ReadProduction',
   noProduction: 'NoProduction',
   hasProduction: 'HasProduction?',
+  describeProductionModel: 'DescribeProductionModel',
+  createProductionTransformModel: 'CreateProductionTransformModel',
   transformBoth: 'TransformBoth',
   transformCandidate: 'TransformCandidate',
   transformProduction: 'TransformProduction',
@@ -33,5 +36,5 @@ export const RETRAIN_STATES = {
 /** The part of the deploy config the retrain workflow reads. */
 export type RetrainConfig = Pick<
   DeployConfig,
-  'resourcePrefix' | 'ml' | 'training' | 'transform' | 'logRetentionDays'
+  'resourcePrefix' | 'ml' | 'training' | 'transform' | 'logRetentionDays' | 'workflowLogs'
 >;

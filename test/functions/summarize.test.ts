@@ -30,6 +30,8 @@ function summary(overrides: Partial<RunSummary> = {}): RunSummary {
       fmJob: `reelflow-fm-${RUN}`,
       knnJob: `reelflow-knn-${RUN}`,
       model: `reelflow-model-${RUN}`,
+      transformModel: `reelflow-tmodel-${RUN}`,
+      productionTransformModel: `reelflow-tmodelp-${RUN}`,
       candidateTransformJob: `reelflow-eval-${RUN}`,
       productionTransformJob: `reelflow-evalprod-${RUN}`,
       endpointConfigPrefix: `reelflow-config-${RUN}`,

@@ -591,14 +591,15 @@ describe('ReelflowStack', () => {
   });
 
   describe('state machines', () => {
-    it('are Standard workflows that log every event and trace', () => {
+    it('are Standard workflows that log errors and trace', () => {
       const machines = Object.values(built.template.findResources('AWS::StepFunctions::StateMachine'));
       expect(machines).toHaveLength(2);
       for (const machine of machines) {
         expect(machine.Properties).toMatchObject({
           StateMachineType: 'STANDARD',
           TracingConfiguration: { Enabled: true },
-          LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true },
+          // Errors only, no execution data: the defaults of workflowLogs (test/infra/account-security.test.ts).
+          LoggingConfiguration: { Level: 'ERROR', IncludeExecutionData: false },
         });
       }
     });
@@ -709,7 +710,7 @@ describe('ReelflowStack', () => {
       const putMetric = policyStatements(built.template).filter(({ statement }) =>
         actionsOf(statement).includes('cloudwatch:PutMetricData'),
       );
-      expect(putMetric).toHaveLength(2);
+      expect(putMetric).toHaveLength(3);
       for (const { statement } of putMetric) {
         expect(statement.Condition).toEqual({ StringLike: { 'cloudwatch:namespace': '/aws/sagemaker/*' } });
       }
@@ -753,8 +754,11 @@ describe('ReelflowStack', () => {
         .flatMap(({ statement }) => resourcesOf(statement).map(flat))
         .filter((resource) => resource.includes('<import:ReelflowDataStack:DataBucketName>'));
       expect(dataBucketResources.length).toBeGreaterThan(0);
+      // A prefix, or (the SageMaker model roles) a key pattern within runs/<id>/ or verify/<id>/.
       for (const resource of dataBucketResources)
-        expect(resource).toMatch(/\/(runs|ratings|quarantine|withdrawn|verify)\/\*$/);
+        expect(resource).toMatch(
+          /\/((runs|ratings|quarantine|withdrawn|verify)\/\*|(runs|verify)\/\*\/[a-z/*-]+(\.tar\.gz|\/\*))$/,
+        );
     });
 
     it('lets only the SageMaker roles reach verify/ (the one-off jobs of reelflow verify-aws)', () => {

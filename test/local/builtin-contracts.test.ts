@@ -126,6 +126,8 @@ describe('the retrain workflow, run locally, fails at TrainFM on an undocumented
     fmJob: 'reelflow-fm-r1',
     knnJob: 'reelflow-knn-r1',
     model: 'reelflow-model-r1',
+    transformModel: 'reelflow-tmodel-r1',
+    productionTransformModel: 'reelflow-tmodelp-r1',
     candidateTransformJob: 'reelflow-eval-r1',
     productionTransformJob: 'reelflow-evalprod-r1',
     endpointConfigPrefix: 'reelflow-config-r1',

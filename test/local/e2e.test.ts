@@ -186,6 +186,7 @@ describe('npm start, end to end on a generated data set', () => {
       R.buildVectors,
       R.trainKnn,
       R.createModel,
+      R.createTransformModel,
       R.readProduction,
       R.noProduction,
       R.hasProduction,
@@ -279,7 +280,13 @@ describe('npm start, end to end on a generated data set', () => {
     // THEN the run compared against production and deployed blue/green with a canary
     expect(record).toMatchObject({ status: 'Succeeded', servingVersion: v2 });
     expect(paths(v2, 'retrain')).toEqual(
-      expect.arrayContaining([R.readProduction, R.transformBoth, R.transformProduction]),
+      expect.arrayContaining([
+        R.readProduction,
+        R.describeProductionModel,
+        R.createProductionTransformModel,
+        R.transformBoth,
+        R.transformProduction,
+      ]),
     );
     expect(paths(v2, 'deploy')).toContain(D.updateEndpoint);
     expect(shifts).toEqual([0.5, 1]);

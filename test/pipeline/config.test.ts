@@ -300,3 +300,63 @@ describe('productionParameterName', () => {
     expect(productionParameterName({ resourcePrefix: 'movies' })).toBe('/movies/production-model');
   });
 });
+
+describe('api security config', () => {
+  const client = { name: 'movie-app', rateLimit: 10, burstLimit: 20, quotaPerDay: 10_000 };
+  const errorOf = (api: Record<string, unknown>): string => {
+    try {
+      parseDeployConfig({ api });
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as Error).message;
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  it('defaults to an anonymous API without clients or web ACL (the workshop behaviour)', () => {
+    expect(parseDeployConfig({}).api).toMatchObject({
+      auth: 'none',
+      clients: [],
+      waf: { enabled: false, rateLimitPer5Min: 1000 },
+    });
+    expect(readConfigFromCdkJson(CDK_JSON).api).toMatchObject({ auth: 'none', waf: { enabled: false } });
+  });
+
+  it('accepts apiKey with clients, and iam with a web ACL', () => {
+    expect(parseDeployConfig({ api: { auth: 'apiKey', clients: [client] } }).api.clients).toEqual([client]);
+    expect(
+      parseDeployConfig({ api: { auth: 'iam', waf: { enabled: true, rateLimitPer5Min: 10 } } }).api.waf,
+    ).toEqual({ enabled: true, rateLimitPer5Min: 10 });
+  });
+
+  it('needs at least one client with auth apiKey, and clients only with auth apiKey', () => {
+    expect(errorOf({ auth: 'apiKey' })).toMatch(
+      /^invalid config reelflow\.api\.clients: auth apiKey needs at least one client/,
+    );
+    expect(errorOf({ auth: 'iam', clients: [client] })).toMatch(
+      /^invalid config reelflow\.api\.clients: clients get API keys only with auth apiKey; got auth iam/,
+    );
+  });
+
+  it('refuses duplicate client names and the smoke test reserved one', () => {
+    expect(errorOf({ auth: 'apiKey', clients: [client, client] })).toBe(
+      'invalid config reelflow.api.clients.1.name: duplicate client name movie-app',
+    );
+    expect(errorOf({ auth: 'apiKey', clients: [{ ...client, name: 'smoke-test' }] })).toMatch(
+      /^invalid config reelflow\.api\.clients\.0\.name: smoke-test is reserved/,
+    );
+    expect(errorOf({ auth: 'apiKey', clients: [{ ...client, name: 'Movie App' }] })).toMatch(
+      /^invalid config reelflow\.api\.clients\.0\.name: expected lower-case letters/,
+    );
+  });
+
+  it('refuses an unknown auth mode and a WAF rate limit outside 10..2e9', () => {
+    expect(errorOf({ auth: 'cognito' })).toMatch(/^invalid config reelflow\.api\.auth: /);
+    expect(errorOf({ waf: { enabled: true, rateLimitPer5Min: 9 } })).toMatch(
+      /^invalid config reelflow\.api\.waf\.rateLimitPer5Min: Too small/,
+    );
+    expect(errorOf({ waf: { enabled: true, rateLimitPer5Min: 2_000_000_001 } })).toMatch(
+      /^invalid config reelflow\.api\.waf\.rateLimitPer5Min: Too big/,
+    );
+  });
+});

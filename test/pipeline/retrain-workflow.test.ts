@@ -28,6 +28,8 @@ const prepared: PrepareResult = {
     fmJob: `reelflow-fm-${RUN}-a1b2c3`,
     knnJob: `reelflow-knn-${RUN}-a1b2c3`,
     model: `reelflow-model-${RUN}-a1b2c3`,
+    transformModel: `reelflow-tmodel-${RUN}-a1b2c3`,
+    productionTransformModel: `reelflow-tmodelp-${RUN}-a1b2c3`,
     candidateTransformJob: `reelflow-eval-${RUN}-a1b2c3`,
     productionTransformJob: `reelflow-evalprod-${RUN}-a1b2c3`,
     endpointConfigPrefix: `reelflow-config-${RUN}`,
@@ -54,6 +56,32 @@ const prepared: PrepareResult = {
     testExamples: 10000,
     testUsers: 943,
   },
+};
+const PRODUCTION_RUN = 's3://reelflow-data/runs/run-0001/';
+/** DescribeModel of production's hosting model: the three containers the retrain workflow builds. */
+const productionModel = {
+  ModelName: 'reelflow-model-run-0001',
+  ExecutionRoleArn: RENDER_PLACEHOLDERS.hostingRole,
+  Containers: [
+    {
+      ContainerHostname: 'pre',
+      Image: 'serving:old',
+      ModelDataUrl: `${PRODUCTION_RUN}vectors/serving-bundle.tar.gz`,
+      Environment: { REELFLOW_ROLE: 'pre' },
+    },
+    {
+      ContainerHostname: 'knn',
+      Image: 'knn:1',
+      ModelDataUrl: `${PRODUCTION_RUN}knn/j/output/model.tar.gz`,
+      Environment: { A: 'b' },
+    },
+    {
+      ContainerHostname: 'post',
+      Image: 'serving:old',
+      ModelDataUrl: `${PRODUCTION_RUN}vectors/serving-bundle.tar.gz`,
+      Environment: { REELFLOW_ROLE: 'post' },
+    },
+  ],
 };
 const production: ProductionRecord = {
   runId: 'run-0001',
@@ -98,7 +126,14 @@ function handlers(overrides: Record<string, TaskHandler> = {}): Record<string, T
     [S.createModel]: () => ({
       ModelArn: `arn:aws:sagemaker:us-east-1:123456789012:model/${prepared.names.model}`,
     }),
+    [S.createTransformModel]: () => ({
+      ModelArn: `arn:aws:sagemaker:us-east-1:123456789012:model/${prepared.names.transformModel}`,
+    }),
     [S.readProduction]: () => ({ Parameter: { Value: JSON.stringify(production) } }),
+    [S.describeProductionModel]: () => productionModel,
+    [S.createProductionTransformModel]: () => ({
+      ModelArn: `arn:aws:sagemaker:us-east-1:123456789012:model/${prepared.names.productionTransformModel}`,
+    }),
     [S.transformCandidate]: () => ({ TransformJobStatus: 'Completed' }),
     [S.transformProduction]: () => ({ TransformJobStatus: 'Completed' }),
     [S.transformCandidateOnly]: () => ({ TransformJobStatus: 'Completed' }),
@@ -122,9 +157,27 @@ describe('retrain definition', () => {
   it('runs the stages in order, starting from the config', () => {
     const next = (name: string) => definition.States[name].Next;
     expect(definition.StartAt).toBe(S.loadConfig);
-    expect([S.loadConfig, S.prepare, S.trainFm, S.buildVectors, S.trainKnn, S.createModel].map(next)).toEqual(
-      [S.prepare, S.hasData, S.buildVectors, S.trainKnn, S.createModel, S.readProduction],
-    );
+    expect(
+      [
+        S.loadConfig,
+        S.prepare,
+        S.trainFm,
+        S.buildVectors,
+        S.trainKnn,
+        S.createModel,
+        S.createTransformModel,
+      ].map(next),
+    ).toEqual([
+      S.prepare,
+      S.hasData,
+      S.buildVectors,
+      S.trainKnn,
+      S.createModel,
+      S.createTransformModel,
+      S.readProduction,
+    ]);
+    expect(next(S.describeProductionModel)).toBe(S.createProductionTransformModel);
+    expect(next(S.createProductionTransformModel)).toBe(S.transformBoth);
     expect(definition.States[S.hasData].Default).toBe(S.trainFm);
     expect(next(S.readProduction)).toBe(S.hasProduction);
     expect(next(S.transformBoth)).toBe(S.evaluate);
@@ -147,7 +200,10 @@ describe('retrain definition', () => {
         S.buildVectors,
         S.trainKnn,
         S.createModel,
+        S.createTransformModel,
         S.readProduction,
+        S.describeProductionModel,
+        S.createProductionTransformModel,
         S.transformCandidate,
         S.transformProduction,
         S.transformCandidateOnly,
@@ -204,7 +260,7 @@ describe('retrain definition', () => {
     expect(state.Parameters).not.toHaveProperty('PrimaryContainer');
     expect(state.Parameters).toMatchObject({
       'ModelName.$': '$.prepared.names.model',
-      ExecutionRoleArn: RENDER_PLACEHOLDERS.modelRole,
+      ExecutionRoleArn: RENDER_PLACEHOLDERS.hostingRole,
       EnableNetworkIsolation: true,
       InferenceExecutionConfig: { Mode: 'Serial' },
       Containers: [
@@ -270,6 +326,7 @@ describe('retrain execution (aws-local-stepfunctions)', () => {
       S.buildVectors,
       S.trainKnn,
       S.createModel,
+      S.createTransformModel,
       S.readProduction,
       S.noProduction,
       S.hasProduction,
@@ -324,6 +381,20 @@ describe('retrain execution (aws-local-stepfunctions)', () => {
         { ModelDataUrl: prepared.uris.servingBundle },
       ],
     });
+    // The transform models: the same containers, the transform role; production's copied from its model.
+    expect(run.inputs[S.createTransformModel]).toEqual({
+      ...(run.inputs[S.createModel] as object),
+      ModelName: prepared.names.transformModel,
+      ExecutionRoleArn: RENDER_PLACEHOLDERS.transformRole,
+    });
+    expect(run.inputs[S.describeProductionModel]).toEqual({ ModelName: production.modelName });
+    expect(run.inputs[S.createProductionTransformModel]).toEqual({
+      ModelName: prepared.names.productionTransformModel,
+      ExecutionRoleArn: RENDER_PLACEHOLDERS.transformRole,
+      EnableNetworkIsolation: true,
+      InferenceExecutionConfig: { Mode: 'Serial' },
+      Containers: productionModel.Containers,
+    });
     expect(run.inputs[S.readProduction]).toEqual({
       Name: '/reelflow/production-model',
       WithDecryption: true,
@@ -349,7 +420,7 @@ describe('retrain execution (aws-local-stepfunctions)', () => {
     const transform = (name: string) => run.inputs[name] as Record<string, Record<string, unknown>>;
     expect(transform(S.transformCandidate)).toMatchObject({
       TransformJobName: prepared.names.candidateTransformJob,
-      ModelName: prepared.names.model,
+      ModelName: prepared.names.transformModel,
       BatchStrategy: 'SingleRecord',
       TransformInput: {
         ContentType: 'application/json',
@@ -366,7 +437,7 @@ describe('retrain execution (aws-local-stepfunctions)', () => {
     });
     expect(transform(S.transformProduction)).toMatchObject({
       TransformJobName: prepared.names.productionTransformJob,
-      ModelName: production.modelName,
+      ModelName: prepared.names.productionTransformModel,
       TransformInput: { DataSource: { S3DataSource: { S3Uri: prepared.uris.transformInput } } },
       TransformOutput: { S3OutputPath: prepared.uris.productionTransformOutput },
     });

@@ -282,6 +282,8 @@ describe('workflow handlers against a local S3 on loopback', () => {
         fmJob: 'a',
         knnJob: 'b',
         model: 'c',
+        transformModel: 'c2',
+        productionTransformModel: 'c3',
         candidateTransformJob: 'd',
         productionTransformJob: 'e',
         endpointConfigPrefix: 'f',
