@@ -3,9 +3,12 @@
  * guardrails, and records what happened. This construct loads the candidate, checks its gate and joins
  * the phases in pipeline/deploy/:
  *
- *   LoadCandidate -> GatePassed? (nothing-to-do run: NothingToDeploy; gate failed: CandidateRefused)
+ *   LoadCandidate -> GatePassed? (nothing-to-do run: NothingToDeploy; gate failed: CandidateRefused;
+ *                                 a rollback: TakeRollbackRequest -> CompareWithRollbackSource, or,
+ *                                 without rollback.id or rollback.from, InvalidRollback)
  *   -> CheckBaseline:    ReadProduction (not found: NoProduction) -> SameProduction?
- *                          (another version serves than the one evaluated against:
+ *                          (another version serves than the one evaluated against, or, for a rollback,
+ *                           than the one it rolls back from:
  *                           RecordStaleBaseline -> NotifyStaleBaseline -> StaleBaseline)
  *   -> Rollout:          NameEndpointConfig -> CreateEndpointConfig -> FindEndpoint -> EndpointExists?
  *                          -> UpdateEndpoint | CreateEndpoint | ReplaceFailedEndpoint (-> CreateEndpoint)
@@ -17,6 +20,12 @@
  * Step Functions has no `.sync` for endpoints, hence the poll loop. An auto-rolled-back update also
  * ends InService, on the old config, so success is InService *and* the new EndpointConfigName. The
  * endpoint and its configs belong to this workflow, never to the CDK stack.
+ *
+ * A rollback (`reelflow rollback`) is this workflow started directly with `{ runId: <target>, rollback:
+ * { id, from, reason, requestedBy } }`: the target's summary passed its gate when it was first deployed,
+ * its hosting model (`names.model`) still exists, and it goes through the same baseline check (against
+ * `rollback.from`), rollout, guardrails, smoke test and notices; record-deployment files its record under
+ * `runs/<target>/rollbacks/<rollback.id>.json`.
  *
  * Every attempt names its endpoint config `<names.endpointConfigPrefix>-<8 hex characters of a UUID>`
  * (NameEndpointConfig), so a retried Deploy stage (same run id) creates a new config instead of failing
@@ -38,7 +47,7 @@ import { Rollout } from './deploy/rollout';
 import { DEPLOY_STATES as S, type DeployWorkflowConfig } from './deploy/states';
 import { VerifyDeployment } from './deploy/verify-deployment';
 import { productionParameterName } from './names';
-import { guard, sdkRetry, workflowStateMachine } from './workflow-kit';
+import { guard, sdkRetry, workflowLogsOf, workflowStateMachine } from './workflow-kit';
 
 export { deploymentConfig } from './deploy/rollout';
 export { DEPLOY_STATES, type DeployWorkflowConfig } from './deploy/states';
@@ -52,7 +61,8 @@ export interface DeployWorkflowProps {
   /** Encrypts the endpoint's storage volumes; decrypts the summary. */
   readonly key: kms.IKey;
   /**
-   * Writes `runs/<runId>/deployment.json` and, on success, the SSM production record
+   * Writes `runs/<runId>/deployment.json` (a rollback's: `runs/<runId>/rollbacks/<id>.json`) and, on
+   * success, the SSM production record
    * (`productionParameterName(config)`, which the workflow reads before it touches the endpoint).
    */
   readonly recordDeployment: lambda.IFunction;
@@ -123,6 +133,8 @@ export class DeployWorkflow extends Construct {
       // the records and the smoke test.
       timeout: Duration.seconds(2 * deployment.maxPolls * deployment.pollIntervalSeconds + 3600),
       comment: 'reelflow deploy: blue/green endpoint update with auto-rollback, recorded and smoke-tested',
+      // Never with execution data (pipeline/config-rules.ts): the state holds the decrypted production record.
+      logs: workflowLogsOf(config, 'deploy'),
     });
     grantDeployPermissions(this.stateMachine, targets, {
       key: props.key,
@@ -131,7 +143,10 @@ export class DeployWorkflow extends Construct {
     });
   }
 
-  /** LoadCandidate: the state becomes `{ runId, candidate: RunSummary }`. */
+  /**
+   * LoadCandidate: the state becomes `{ runId, request, candidate: RunSummary }`, `request` being the
+   * execution input as given (the pipeline's `{ runId }`, or a rollback request with `rollback`).
+   */
   private loadCandidate(dataBucket: s3.IBucket, failure: sfn.IChainable): tasks.CallAwsService {
     return guard(
       new tasks.CallAwsService(this, S.loadCandidate, {
@@ -142,10 +157,13 @@ export class DeployWorkflow extends Construct {
           Key: sfn.JsonPath.format('runs/{}/evaluation/summary.json', sfn.JsonPath.stringAt('$.runId')),
         },
         iamResources: [dataBucket.arnForObjects('runs/*')],
-        // No ResultPath: the result replaces the state with { runId, candidate: RunSummary }. (An explicit
-        // "ResultPath": "$" means the same in Step Functions, but aws-local-stepfunctions 3.0 mishandles it.)
+        // No ResultPath: the result replaces the state with { runId, request, candidate: RunSummary }. (An
+        // explicit "ResultPath": "$" means the same in Step Functions, but aws-local-stepfunctions 3.0
+        // mishandles it.) The whole input is kept as `request`: a path to `rollback`, absent from a
+        // pipeline run's input, would be a States.Runtime error here.
         resultSelector: {
           'runId.$': '$$.Execution.Input.runId',
+          'request.$': '$$.Execution.Input',
           'candidate.$': 'States.StringToJson($.Body)',
         },
       }),
@@ -156,10 +174,11 @@ export class DeployWorkflow extends Construct {
 
   /**
    * GatePassed?: a nothing-to-do summary ends NothingToDeploy, a passed gate goes on to `next` (the
-   * baseline check, then the rollout), anything else is refused. The nothing-to-do rule comes first:
-   * such a summary has no gate, and IsPresent guards the test.
+   * baseline check, then the rollout; a rollback request first through the rollback's own states, which
+   * its rules name), anything else is refused. The nothing-to-do rule comes first: such a summary has no
+   * gate, and IsPresent guards the test.
    */
-  private gatePassed(next: sfn.IChainable): sfn.Choice {
+  private gatePassed(next: CheckBaseline): sfn.Choice {
     const nothingToDeploy = new sfn.Succeed(this, S.nothingToDeploy, {
       comment: 'The run found no rating file: nothing was trained, nothing changes',
     });
@@ -167,15 +186,15 @@ export class DeployWorkflow extends Construct {
       error: 'GateNotPassed',
       cause: "The candidate's gate did not pass; it cannot be deployed.",
     });
-    return new sfn.Choice(this, S.gatePassed)
-      .when(
-        sfn.Condition.and(
-          sfn.Condition.isPresent('$.candidate.nothingToDo'),
-          sfn.Condition.booleanEquals('$.candidate.nothingToDo', true),
-        ),
-        nothingToDeploy,
-      )
-      .when(sfn.Condition.booleanEquals('$.candidate.gate.passed', true), next)
-      .otherwise(candidateRefused);
+    const passed = sfn.Condition.booleanEquals('$.candidate.gate.passed', true);
+    const choice = new sfn.Choice(this, S.gatePassed).when(
+      sfn.Condition.and(
+        sfn.Condition.isPresent('$.candidate.nothingToDo'),
+        sfn.Condition.booleanEquals('$.candidate.nothingToDo', true),
+      ),
+      nothingToDeploy,
+    );
+    for (const rule of next.rollbackRules) choice.when(sfn.Condition.and(passed, rule.condition), rule.next);
+    return choice.when(passed, next).otherwise(candidateRefused);
   }
 }

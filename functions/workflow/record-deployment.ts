@@ -12,6 +12,12 @@
  * `stale-baseline` comes before the endpoint is touched: the production version the candidate was
  * evaluated against (`candidate.productionRunId`) is not the one the production record says serves now
  * (`production.record`, read by the workflow's ReadProduction); the reason names both.
+ *
+ * A rollback (`reelflow rollback`: the workflow started with `rollback` in its input, taken into the state
+ * as `rollback`) is recorded apart from the run's own deployment: `runs/<runId>/rollbacks/<rollback.id>.json`,
+ * with `rollback` {id, from, to, reason, requestedBy}, so `runs/<runId>/deployment.json` stays the record of
+ * the run's first deployment; when it is deployed, the production record says so (`rollbackId`). Its
+ * baseline is the version it rolls back from (`rollback.from`, which the workflow compared with).
  */
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -76,6 +82,22 @@ const stateSchema = z.object({
     .loose()
     .optional(),
   error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+  /**
+   * The rollback request (`reelflow rollback`); absent for a pipeline run. Lenient where it can be: a
+   * rollback is recorded after the endpoint switched, when refusing the record would leave the production
+   * record behind (the workflow checked that `id` and `from` are present).
+   */
+  rollback: z
+    .object({
+      /** The execution name (`rollback-<8 hex>`), which names the record (URI-encoded in its key). */
+      id: z.string().min(1).max(80),
+      /** The run id serving when the rollback was asked (the version it replaces); null: none served. */
+      from: z.string().nullable(),
+      reason: z.string().nullable().optional(),
+      requestedBy: z.string().nullable().optional(),
+    })
+    .loose()
+    .optional(),
 });
 
 const inputSchema = z.object({ outcome: outcomeSchema, state: stateSchema });
@@ -89,6 +111,10 @@ export type RecordDeploymentInput = z.input<typeof inputSchema>;
 export interface RecordDeploymentResult {
   readonly record: DeploymentRecord;
   readonly production: ProductionRecord | null;
+  /** Where the record went: `runs/<runId>/deployment.json`, or a rollback's `runs/<runId>/rollbacks/<id>.json`. */
+  readonly key: string;
+  /** How the notices name the deployment: `run <runId>`, or `rollback <id> to run <runId> (from <from>)`. */
+  readonly label: string;
 }
 
 /** Where the records go (the AWS adapters wrap S3 PutObject and SSM PutParameter). */
@@ -115,6 +141,7 @@ export async function recordDeployment(
     );
   }
   const { outcome, state } = parsed.data;
+  const { rollback } = state;
   const newConfig = state.endpointConfig?.name ?? null;
   // A stale baseline is decided before the endpoint is read: what serves is the production record's.
   const serving =
@@ -141,6 +168,7 @@ export async function recordDeployment(
       endpointConfigName: newConfig,
       deployedAt: recordedAt,
       metrics: state.candidate.candidateMetrics,
+      ...(rollback ? { rollbackId: rollback.id } : {}),
     };
     const value = JSON.stringify(production);
     if (value.length > PARAMETER_MAX_CHARS) {
@@ -160,9 +188,28 @@ export async function recordDeployment(
     reason: reasonFor(outcome, state, newConfig, serving, alarms),
     alarms,
     recordedAt,
+    ...(rollback
+      ? {
+          rollback: {
+            id: rollback.id,
+            from: rollback.from,
+            to: state.runId,
+            reason: rollback.reason ?? null,
+            requestedBy: rollback.requestedBy ?? null,
+          },
+        }
+      : {}),
   };
-  await stores.putRunJson(runKey(state.runId, 'deployment.json'), record);
-  return { record, production };
+  // An execution name holds no `/`, but the input is the caller's: the id stays one key segment.
+  const key = runKey(
+    state.runId,
+    rollback ? `rollbacks/${encodeURIComponent(rollback.id)}.json` : 'deployment.json',
+  );
+  await stores.putRunJson(key, record);
+  const label = rollback
+    ? `rollback ${rollback.id} to run ${state.runId} (from ${rollback.from ?? 'none'})`
+    : `run ${state.runId}`;
+  return { record, production, key, label };
 }
 
 function reasonFor(
@@ -187,10 +234,18 @@ function reasonFor(
   return `${what}${failure}; ${alarmText}`;
 }
 
-/** Why a stale-baseline candidate is rejected: the version it was compared with and the one serving now. */
-export function staleBaselineReason(state: Pick<DeployWorkflowState, 'candidate' | 'production'>): string {
+/**
+ * Why a stale-baseline candidate is rejected: the version it was compared with and the one serving now;
+ * for a rollback, the version it was to roll back from and the one serving now.
+ */
+export function staleBaselineReason(
+  state: Pick<DeployWorkflowState, 'candidate' | 'production' | 'rollback'> & { readonly runId?: string },
+): string {
   const comparedWith = state.candidate?.productionRunId ?? 'none';
   const servingNow = state.production?.record?.runId ?? 'none';
+  if (state.rollback) {
+    return `rollback ${state.rollback.id} was from ${state.rollback.from ?? 'none'} to ${state.runId ?? 'its target'}, but ${servingNow} is serving now; check what serves and ask for the rollback again`;
+  }
   return `compared with production ${comparedWith}, but ${servingNow} is serving now; upload again or start a run by hand to re-evaluate`;
 }
 

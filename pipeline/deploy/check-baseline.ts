@@ -4,7 +4,15 @@
  * another run was deployed since, that comparison no longer says anything about the version it would
  * replace, and the candidate is rejected with that reason (re-evaluating is the Retrain stage's job).
  *
- *   ReadProduction (SSM, decrypted; not found: NoProduction) -> SameProduction?
+ * A rollback (`request.rollback` in the execution input, see deploy-workflow.ts) is compared with the
+ * version it rolls back from instead (`rollback.from`, what served when the operator asked): if someone
+ * deployed meanwhile, the rollback would replace a version nobody meant to replace, and ends StaleBaseline.
+ *
+ *   (GatePassed? routes a rollback by {@link CheckBaseline.rollbackRules}, so a pipeline run's path keeps
+ *    its states: a rollback with id and from goes to TakeRollbackRequest (-> $.rollback)
+ *    -> CompareWithRollbackSource ($.rollback.from -> $.candidate.productionRunId); one without them
+ *    ends InvalidRollback)
+ *   -> ReadProduction (SSM, decrypted; not found: NoProduction) -> SameProduction?
  *     same version (or none on both sides): the rollout
  *     otherwise: RecordStaleBaseline -> NotifyStaleBaseline -> StaleBaseline (Fail)
  */
@@ -21,6 +29,10 @@ import { DEPLOY_STATES as S } from './states';
 const COMPARED_WITH = '$.candidate.productionRunId';
 /** The run id of the version serving now (ProductionRecord.runId, read by ReadProduction). */
 const SERVING = '$.production.record.runId';
+/** A rollback request, as `reelflow rollback` puts it in the execution input (LoadCandidate keeps it). */
+const ROLLBACK_REQUEST = '$.request.rollback';
+/** Where TakeRollbackRequest puts it, for the comparison and for record-deployment. */
+const ROLLBACK = '$.rollback';
 
 /** Props of {@link CheckBaseline}. */
 export interface CheckBaselineProps {
@@ -38,10 +50,26 @@ export interface CheckBaselineProps {
   readonly failure: sfn.IChainable;
 }
 
-/** ReadProduction through SameProduction?; the rollout follows, a stale candidate ends StaleBaseline. */
+/** A Choice rule: where a state matching `condition` goes. */
+export interface ChoiceRule {
+  readonly condition: sfn.Condition;
+  readonly next: sfn.IChainable;
+}
+
+/**
+ * ReadProduction through SameProduction? (and, for a rollback, the two Pass states before them); the
+ * rollout follows, a stale candidate (or a rollback from a version that no longer serves) ends
+ * StaleBaseline.
+ */
 export class CheckBaseline extends sfn.StateMachineFragment {
   readonly startState: sfn.State;
   readonly endStates: sfn.INextable[] = [];
+  /**
+   * The rules, in order, that send a rollback request (a passed gate) in through TakeRollbackRequest, or
+   * one without `id` or `from` to InvalidRollback; a pipeline run matches neither and starts at
+   * ReadProduction.
+   */
+  readonly rollbackRules: readonly ChoiceRule[];
 
   constructor(scope: Construct, id: string, props: CheckBaselineProps) {
     super(scope, id);
@@ -80,6 +108,38 @@ export class CheckBaseline extends sfn.StateMachineFragment {
     noProduction.next(sameProduction);
     readProduction.next(sameProduction);
     this.startState = readProduction;
+    this.rollbackRules = this.rollback(readProduction);
+  }
+
+  /**
+   * A rollback request is taken into the state (`$.rollback`, which record-deployment reads), and its
+   * `from` becomes the version to compare with, before `next` (ReadProduction).
+   */
+  private rollback(next: sfn.IChainable): ChoiceRule[] {
+    const takeRequest = new sfn.Pass(this, S.takeRollbackRequest, {
+      comment: 'The rollback request from the execution input',
+      inputPath: ROLLBACK_REQUEST,
+      resultPath: ROLLBACK,
+    });
+    const compareWithSource = new sfn.Pass(this, S.compareWithRollbackSource, {
+      comment: 'A rollback replaces the version it rolls back from: that one must still serve',
+      inputPath: `${ROLLBACK}.from`,
+      resultPath: COMPARED_WITH,
+    });
+    const invalid = new sfn.Fail(this, S.invalidRollback, {
+      error: 'InvalidRollbackRequest',
+      cause: 'A rollback request needs rollback.id and rollback.from (the run id serving when it was asked).',
+    });
+    return [
+      {
+        condition: sfn.Condition.and(
+          sfn.Condition.isPresent(`${ROLLBACK_REQUEST}.id`),
+          sfn.Condition.isPresent(`${ROLLBACK_REQUEST}.from`),
+        ),
+        next: takeRequest.next(compareWithSource).next(next),
+      },
+      { condition: sfn.Condition.isPresent(ROLLBACK_REQUEST), next: invalid },
+    ];
   }
 
   /** ReadProduction: the production record from SSM (decrypted), parsed into `$.production.record`. */
@@ -110,9 +170,10 @@ export class CheckBaseline extends sfn.StateMachineFragment {
         subject: 'reelflow: deployment rejected, stale baseline',
         event: 'deploy-failed',
         message: [
-          'reelflow deploy run {} was rejected before touching the endpoint; see runs/{}/deployment.json. {}',
-          '$.runId',
-          '$.runId',
+          // label: `run <runId>`, or the rollback's; key: the record's (a rollback has its own).
+          'reelflow deploy {} was rejected before touching the endpoint; see {}. {}',
+          '$.recorded.label',
+          '$.recorded.key',
           '$.recorded.record.reason',
         ],
       }),

@@ -80,7 +80,7 @@ export function notice(scope: Construct, id: string, topic: sns.ITopic, spec: No
 
 /** Props of {@link DeployFailurePath}. */
 export interface DeployFailurePathProps {
-  /** Writes the failure record (`runs/<runId>/deployment.json`). */
+  /** Writes the failure record (`runs/<runId>/deployment.json`, a rollback's under `rollbacks/`). */
   readonly recordDeployment: lambda.IFunction;
   /** Receives the failure notice. */
   readonly alerts: sns.ITopic;
@@ -111,7 +111,10 @@ export class DeployFailurePath extends sfn.StateMachineFragment {
         subject: 'reelflow: deployment failed',
         event: 'deploy-failed',
         message: [
-          'reelflow deploy run {} failed; see runs/{}/deployment.json. Error: {}',
+          // The execution's name says whether it was the pipeline's deploy or a rollback (`rollback-...`,
+          // recorded under runs/<runId>/rollbacks/): the record may be missing here, so not its key.
+          'reelflow deploy {} of run {} failed; see its record under runs/{}/. Error: {}',
+          '$$.Execution.Name',
           '$.runId',
           '$.runId',
           'States.JsonToString($.error)',

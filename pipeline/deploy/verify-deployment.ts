@@ -1,7 +1,8 @@
 /**
  * The deploy workflow's verdict on an InService endpoint: an auto-rolled-back update also ends
  * InService, on the old config, so success is InService *and* this attempt's EndpointConfigName.
- * Each verdict is recorded (record-deployment) and announced.
+ * Each verdict is recorded (record-deployment) and announced; the notices name the deployment as the
+ * record does (`$.recorded.label`: the run, or the rollback to it).
  *
  *   NewConfigServing?
  *     yes: RecordDeployed (SSM production record) -> SmokeTest -> NotifyDeployed -> Deployed
@@ -71,8 +72,9 @@ export class VerifyDeployment extends sfn.StateMachineFragment {
         subject: 'reelflow: new model deployed',
         event: 'deployed',
         message: [
-          'reelflow run {} is live on endpoint {} ({}); the smoke test passed.',
-          '$.runId',
+          // `run <runId>`, or `rollback <id> to run <runId> (from <runId>)`.
+          'reelflow {} is live on endpoint {} ({}); the smoke test passed.',
+          '$.recorded.label',
           '$.endpoint.EndpointName',
           '$.endpoint.EndpointConfigName',
         ],
@@ -105,8 +107,8 @@ export class VerifyDeployment extends sfn.StateMachineFragment {
         subject: 'reelflow: deployment rolled back',
         event: 'rolled-back',
         message: [
-          'reelflow run {} was rolled back; the previous version keeps serving. {}',
-          '$.runId',
+          'reelflow {} was rolled back; the previous version keeps serving. {}',
+          '$.recorded.label',
           '$.recorded.record.reason',
         ],
       }),

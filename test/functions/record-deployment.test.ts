@@ -304,6 +304,137 @@ describe('recordDeployment', () => {
     );
   });
 
+  describe('a rollback (reelflow rollback)', () => {
+    const ROLLBACK = {
+      id: 'rollback-1a2b3c4d',
+      from: 'run-0003',
+      reason: 'latency regression',
+      requestedBy: 'ops@example.com',
+    };
+    const KEY = `runs/${RUN}/rollbacks/${ROLLBACK.id}.json`;
+    const deployedState = {
+      runId: RUN,
+      candidate: { ...candidate, productionRunId: 'run-0003' },
+      endpointConfig: { name: `${NEW_CONFIG}-9f8e7d6c` },
+      endpoint: { EndpointConfigName: `${NEW_CONFIG}-9f8e7d6c`, EndpointStatus: 'InService' },
+      rollback: ROLLBACK,
+    };
+
+    it('writes its own record under rollbacks/, and the production record names it', async () => {
+      const stores = memoryStores();
+
+      const result = await recordDeployment({ outcome: 'deployed', state: deployedState }, stores, settings);
+
+      expect([...stores.runJson.keys()]).toEqual([KEY]);
+      expect(stores.runJson.get(KEY)).toEqual({
+        runId: RUN,
+        outcome: 'deployed',
+        endpointName: 'reelflow-recommender',
+        endpointConfigName: `${NEW_CONFIG}-9f8e7d6c`,
+        servingConfigName: `${NEW_CONFIG}-9f8e7d6c`,
+        reason: null,
+        alarms: [],
+        recordedAt: NOW.toISOString(),
+        rollback: {
+          id: ROLLBACK.id,
+          from: 'run-0003',
+          to: RUN,
+          reason: 'latency regression',
+          requestedBy: 'ops@example.com',
+        },
+      });
+      expect(JSON.parse(stores.production[0])).toMatchObject({ runId: RUN, rollbackId: ROLLBACK.id });
+      expect(result).toMatchObject({
+        key: KEY,
+        label: `rollback ${ROLLBACK.id} to run ${RUN} (from run-0003)`,
+      });
+    });
+
+    it('records a pipeline deployment without rollback fields, labelled by its run', async () => {
+      const stores = memoryStores();
+      const state = { ...deployedState, rollback: undefined };
+
+      const result = await recordDeployment({ outcome: 'deployed', state }, stores, settings);
+
+      expect(result.key).toBe(`runs/${RUN}/deployment.json`);
+      expect(result.label).toBe(`run ${RUN}`);
+      expect(result.record).not.toHaveProperty('rollback');
+      expect(result.production).not.toHaveProperty('rollbackId');
+    });
+
+    it('records a rollback without reason or requester with nulls', async () => {
+      const stores = memoryStores();
+      const state = {
+        runId: RUN,
+        rollback: { id: ROLLBACK.id, from: 'run-0003' },
+        error: { Error: 'S3.NoSuchKeyException', Cause: 'no summary' },
+      };
+
+      const { record } = await recordDeployment({ outcome: 'failed', state }, stores, settings);
+
+      expect([...stores.runJson.keys()]).toEqual([KEY]);
+      expect(record.rollback).toEqual({
+        id: ROLLBACK.id,
+        from: 'run-0003',
+        to: RUN,
+        reason: null,
+        requestedBy: null,
+      });
+    });
+
+    it('says, when stale, that it was a rollback from a version that no longer serves', async () => {
+      const stores = memoryStores();
+      const state = {
+        runId: RUN,
+        candidate: { ...candidate, productionRunId: 'run-0003' },
+        production: {
+          record: { runId: 'run-0004', endpointConfigName: 'reelflow-config-run-0004-0a1b2c3d' },
+        },
+        rollback: ROLLBACK,
+      };
+
+      const { record } = await recordDeployment({ outcome: 'stale-baseline', state }, stores, settings);
+
+      expect(record.reason).toBe(
+        `rollback ${ROLLBACK.id} was from run-0003 to ${RUN}, but run-0004 is serving now; check what serves and ask for the rollback again`,
+      );
+      expect(stores.production).toEqual([]);
+      expect([...stores.runJson.keys()]).toEqual([KEY]);
+    });
+
+    it('records a rollback asked while nothing served with from null', async () => {
+      const state = { ...deployedState, rollback: { id: ROLLBACK.id, from: null } };
+
+      const result = await recordDeployment({ outcome: 'deployed', state }, memoryStores(), settings);
+
+      expect(result.record.rollback).toMatchObject({ from: null, to: RUN });
+      expect(result.label).toBe(`rollback ${ROLLBACK.id} to run ${RUN} (from none)`);
+    });
+
+    it('keeps an id with a slash in one key segment', async () => {
+      const stores = memoryStores();
+      const state = { runId: RUN, rollback: { ...ROLLBACK, id: '../deployment' } };
+
+      const { key } = await recordDeployment({ outcome: 'failed', state }, stores, settings);
+
+      expect(key).toBe(`runs/${RUN}/rollbacks/..%2Fdeployment.json`);
+      expect([...stores.runJson.keys()]).toEqual([key]);
+    });
+
+    it('throws for a rollback without from', async () => {
+      const stores = memoryStores();
+      const input = {
+        outcome: 'failed',
+        state: { runId: RUN, rollback: { id: ROLLBACK.id } },
+      } as RecordDeploymentInput;
+
+      await expect(recordDeployment(input, stores, settings)).rejects.toThrow(
+        /invalid input: state\.rollback\.from/,
+      );
+      expect(stores.runJson.size).toBe(0);
+    });
+  });
+
   it.each([
     ['an unknown outcome', { outcome: 'maybe', state: { runId: RUN } }],
     ['no run id', { outcome: 'failed', state: {} }],

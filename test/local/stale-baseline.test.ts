@@ -31,6 +31,8 @@ function summary(runId: string, productionRunId: string | null): RunSummary {
       fmJob: `reelflow-fm-${runId}`,
       knnJob: `reelflow-knn-${runId}`,
       model: `reelflow-model-${runId}`,
+      transformModel: `reelflow-tmodel-${runId}`,
+      productionTransformModel: `reelflow-tmodelp-${runId}`,
       candidateTransformJob: `reelflow-eval-${runId}`,
       productionTransformJob: `reelflow-evalprod-${runId}`,
       endpointConfigPrefix: `reelflow-config-${runId}`,

@@ -11,7 +11,7 @@ import { smokeTest, type SmokeTestInput } from '../../functions/workflow/smoke-t
 import { parseDeployConfig } from '../../pipeline/config';
 import { DEPLOY_STATES, DeployWorkflow, deploymentConfig } from '../../pipeline/deploy-workflow';
 import { RENDER_PLACEHOLDERS, renderWorkflowDefinitions } from '../../pipeline/render';
-import { useExecutionName } from './execution-context';
+import { setExecutionName, useExecutionName } from './execution-context';
 import { allStates, runLocally, taskError, type TaskHandler } from './run-locally';
 
 useExecutionName();
@@ -37,6 +37,8 @@ const summary = (passed = true): RunSummary => ({
     fmJob: `reelflow-fm-${RUN}`,
     knnJob: `reelflow-knn-${RUN}`,
     model: `reelflow-model-${RUN}`,
+    transformModel: `reelflow-tmodel-${RUN}`,
+    productionTransformModel: `reelflow-ptmodel-${RUN}`,
     candidateTransformJob: `reelflow-eval-${RUN}`,
     productionTransformJob: `reelflow-evalprod-${RUN}`,
     endpointConfigPrefix: CONFIG_PREFIX,
@@ -79,8 +81,11 @@ const endpoint = (status: string, configName: string, extra: Record<string, unkn
 function handlers(statuses: ReturnType<typeof endpoint>[], overrides: Record<string, TaskHandler> = {}) {
   const records: RecordDeploymentInput[] = [];
   const production: string[] = [];
+  const keys: string[] = [];
   const stores = {
-    putRunJson: async () => undefined,
+    putRunJson: async (key: string) => {
+      keys.push(key);
+    },
     putProductionRecord: async (value: string) => {
       production.push(value);
     },
@@ -129,7 +134,7 @@ function handlers(statuses: ReturnType<typeof endpoint>[], overrides: Record<str
     [S.notifyStaleBaseline]: () => ({ MessageId: '4' }),
     ...overrides,
   };
-  return { map, records, production, config: () => created };
+  return { map, records, production, keys, config: () => created };
 }
 
 describe('deploy definition', () => {
@@ -574,7 +579,7 @@ describe('deploy execution: stale baseline (issue 9)', () => {
 
   it('reads the production record before it creates an endpoint config', () => {
     expect(definition.States[S.gatePassed]).toMatchObject({
-      Choices: [expect.anything(), { Next: S.readProduction }],
+      Choices: [expect.anything(), expect.anything(), expect.anything(), { Next: S.readProduction }],
     });
     expect(definition.States[S.readProduction]).toMatchObject({
       Resource: 'arn:aws:states:::aws-sdk:ssm:getParameter',
@@ -688,6 +693,187 @@ describe('deploy execution: stale baseline (issue 9)', () => {
     ]);
     expect(run.inputs[S.createEndpointConfig]).toBeUndefined();
     expect(run.error?.name).toBe('Ssm.AccessDeniedException');
+  });
+});
+
+describe('deploy execution: rollback (issue 10)', () => {
+  // `reelflow rollback --to run-0002` while run-0003 serves; run-0002 was first evaluated against run-0001.
+  const ROLLBACK_ID = 'rollback-1a2b3c4d';
+  const request = (from: string) => ({
+    runId: RUN,
+    rollback: { id: ROLLBACK_ID, from, reason: 'latency regression', requestedBy: 'ops@example.com' },
+  });
+  const rollbackKey = `runs/${RUN}/rollbacks/${ROLLBACK_ID}.json`;
+  const SAGEMAKER_STATES = [S.nameEndpointConfig, S.createEndpointConfig, S.findEndpoint, S.updateEndpoint];
+  const previous = 'reelflow-config-run-0003-0a1b2c3d';
+  beforeEach(() => setExecutionName(ROLLBACK_ID));
+  afterEach(() => setExecutionName('deploy-00000000-0000-4000-8000-000000000001'));
+
+  it('routes a rollback request after the gate through two Pass states to ReadProduction', () => {
+    expect(definition.States[S.loadCandidate]).toMatchObject({
+      ResultSelector: { 'request.$': '$$.Execution.Input', 'runId.$': '$$.Execution.Input.runId' },
+    });
+    const gate = definition.States[S.gatePassed] as { Choices: { Next: string }[]; Default: string };
+    expect(gate.Choices.map((c) => c.Next)).toEqual([
+      S.nothingToDeploy,
+      S.takeRollbackRequest,
+      S.invalidRollback,
+      S.readProduction,
+    ]);
+    expect(gate.Default).toBe(S.candidateRefused);
+    expect(JSON.stringify(gate.Choices[1])).toContain('$.request.rollback.from');
+    expect(definition.States[S.takeRollbackRequest]).toMatchObject({
+      Type: 'Pass',
+      InputPath: '$.request.rollback',
+      ResultPath: '$.rollback',
+      Next: S.compareWithRollbackSource,
+    });
+    expect(definition.States[S.compareWithRollbackSource]).toMatchObject({
+      Type: 'Pass',
+      InputPath: '$.rollback.from',
+      ResultPath: '$.candidate.productionRunId',
+      Next: S.readProduction,
+    });
+    expect(definition.States[S.invalidRollback]).toMatchObject({
+      Type: 'Fail',
+      Error: 'InvalidRollbackRequest',
+    });
+  });
+
+  it('rolls back blue/green to the target model when the version it rolls back from still serves', async () => {
+    // GIVEN run-0003 serves (not run-0001, which run-0002's summary was evaluated against)
+    const h = handlers([endpoint('Updating', NEW_CONFIG), endpoint('InService', NEW_CONFIG)], {
+      [S.readProduction]: () => productionParameter('run-0003'),
+      [S.findEndpoint]: () => endpoint('InService', previous),
+    });
+
+    // WHEN the rollback from run-0003 runs
+    const run = await runLocally(definition, request('run-0003'), h.map);
+
+    // THEN it compares with run-0003, then deploys run-0002's hosting model with the guardrails
+    expect(run.error).toBeUndefined();
+    expect(run.path.slice(0, 7)).toEqual([
+      S.loadCandidate,
+      S.gatePassed,
+      S.takeRollbackRequest,
+      S.compareWithRollbackSource,
+      S.readProduction,
+      S.sameProduction,
+      S.nameEndpointConfig,
+    ]);
+    expect(run.path.at(-1)).toBe(S.deployed);
+    expect(run.inputs[S.createEndpointConfig]).toMatchObject({
+      EndpointConfigName: h.config(),
+      ProductionVariants: [expect.objectContaining({ ModelName: `reelflow-model-${RUN}` })],
+    });
+    expect(h.config()).toMatch(new RegExp(`^${CONFIG_PREFIX}-[0-9a-f]{8}$`));
+    expect(run.inputs[S.updateEndpoint]).toMatchObject({
+      EndpointConfigName: h.config(),
+      DeploymentConfig: { AutoRollbackConfiguration: { Alarms: ALARMS.map((AlarmName) => ({ AlarmName })) } },
+    });
+    // AND it is recorded as the rollback, apart from run-0002's deployment.json
+    expect(h.keys).toEqual([rollbackKey]);
+    expect(h.records[0].state).toMatchObject({
+      rollback: { id: ROLLBACK_ID, from: 'run-0003' },
+      candidate: { productionRunId: 'run-0003' },
+    });
+    expect(JSON.parse(h.production[0])).toMatchObject({ runId: RUN, rollbackId: ROLLBACK_ID });
+    expect(run.output).toMatchObject({
+      key: rollbackKey,
+      record: {
+        outcome: 'deployed',
+        rollback: { id: ROLLBACK_ID, from: 'run-0003', to: RUN, requestedBy: 'ops@example.com' },
+      },
+    });
+    expect(run.inputs[S.notifyDeployed]).toMatchObject({
+      Message: `reelflow rollback ${ROLLBACK_ID} to run ${RUN} (from run-0003) is live on endpoint reelflow-recommender (${h.config()}); the smoke test passed.`,
+    });
+  });
+
+  it('ends StaleBaseline, before touching SageMaker, when another version serves than the one it rolls back from', async () => {
+    // GIVEN someone deployed run-0004 after the operator saw run-0003 serving (the target's summary
+    // naming run-0004 as its baseline does not matter for a rollback)
+    const h = handlers([], {
+      [S.loadCandidate]: () => ({ Body: JSON.stringify({ ...summary(), productionRunId: 'run-0004' }) }),
+      [S.readProduction]: () => productionParameter('run-0004'),
+    });
+
+    const run = await runLocally(definition, request('run-0003'), h.map);
+
+    const reason = `rollback ${ROLLBACK_ID} was from run-0003 to ${RUN}, but run-0004 is serving now; check what serves and ask for the rollback again`;
+    expect(run.path.slice(-4)).toEqual([
+      S.sameProduction,
+      S.recordStaleBaseline,
+      S.notifyStaleBaseline,
+      S.staleBaseline,
+    ]);
+    expect(run.error).toEqual({ name: 'StaleBaseline', cause: reason });
+    for (const state of SAGEMAKER_STATES) expect(run.inputs[state]).toBeUndefined();
+    expect(h.production).toEqual([]);
+    expect(h.keys).toEqual([rollbackKey]);
+    expect(run.inputs[S.notifyStaleBaseline]).toMatchObject({
+      Message: `reelflow deploy rollback ${ROLLBACK_ID} to run ${RUN} (from run-0003) was rejected before touching the endpoint; see ${rollbackKey}. ${reason}`,
+    });
+  });
+
+  it('records and announces a guardrail rollback of a rollback as such', async () => {
+    const h = handlers([endpoint('RollingBack', previous), endpoint('InService', previous)], {
+      [S.readProduction]: () => productionParameter('run-0003'),
+      [S.findEndpoint]: () => endpoint('InService', previous),
+    });
+
+    const run = await runLocally(definition, request('run-0003'), h.map);
+
+    expect(run.error?.name).toBe('RolledBack');
+    expect(h.production).toEqual([]);
+    expect(h.keys).toEqual([rollbackKey]);
+    expect(run.inputs[S.notifyRollback]).toMatchObject({
+      Message: expect.stringMatching(
+        new RegExp(`^reelflow rollback ${ROLLBACK_ID} to run ${RUN} \\(from run-0003\\) was rolled back; `),
+      ),
+    });
+  });
+
+  it('names the rollback execution in the failure notice and records the failure under rollbacks/', async () => {
+    const h = handlers([], {
+      [S.readProduction]: () => productionParameter('run-0003'),
+      [S.updateEndpoint]: () => {
+        throw taskError('SageMaker.ValidationException', 'Cannot update in-progress endpoint');
+      },
+    });
+
+    const run = await runLocally(definition, request('run-0003'), h.map);
+
+    expect(run.error?.name).toBe('SageMaker.ValidationException');
+    expect(h.keys).toEqual([rollbackKey]);
+    expect(run.inputs[S.notifyFailure]).toMatchObject({
+      Message: expect.stringMatching(
+        new RegExp(
+          `^reelflow deploy ${ROLLBACK_ID} of run ${RUN} failed; see its record under runs/${RUN}/\\. `,
+        ),
+      ),
+    });
+  });
+
+  it('refuses a rollback request without the version it rolls back from, before reading anything', async () => {
+    const h = handlers([]);
+
+    const run = await runLocally(definition, { runId: RUN, rollback: { id: ROLLBACK_ID } }, h.map);
+
+    expect(run.path).toEqual([S.loadCandidate, S.gatePassed, S.invalidRollback]);
+    expect(run.error?.name).toBe('InvalidRollbackRequest');
+    expect(h.records).toEqual([]);
+  });
+
+  it('refuses a rollback to a run whose gate did not pass', async () => {
+    const h = handlers([], {
+      [S.loadCandidate]: () => ({ Body: JSON.stringify(summary(false)) }),
+    });
+
+    const run = await runLocally(definition, request('run-0003'), h.map);
+
+    expect(run.path).toEqual([S.loadCandidate, S.gatePassed, S.candidateRefused]);
+    expect(run.error?.name).toBe('GateNotPassed');
   });
 });
 
