@@ -13,6 +13,9 @@ const E2E_TESTS = [
   '<rootDir>/test/bench/core-path.test.ts',
   '<rootDir>/test/functions/workflow/run-handlers.test.ts',
   '<rootDir>/test/infra/bundling.test.ts',
+  '<rootDir>/test/local/twin-api.test.ts',
+  '<rootDir>/test/local/rollback-workflow.test.ts',
+  '<rootDir>/test/local/operate/twin-cli.test.ts',
 ];
 
 const common = {

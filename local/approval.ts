@@ -3,11 +3,16 @@
  * report link and waits for Approve or Reject. Locally the decision comes from, in this order:
  *
  * 1. `--approve` / `--reject` on the command line;
- * 2. `CI=true` in the environment: approved (scripts and CI runs cannot answer a prompt);
- * 3. an interactive prompt on the terminal;
- * 4. with no terminal to ask (stdin is not a TTY, e.g. `npm start` from a script): approved, and the
+ * 2. `--await-approval`: nobody here decides; the run waits for `reelflow approve|reject <runId>`
+ *    (CodePipeline PutApprovalResult on the twin), as the console waits for a click;
+ * 3. `CI=true` in the environment: approved (scripts and CI runs cannot answer a prompt);
+ * 4. an interactive prompt on the terminal, which also names `npx reelflow approve <runId>`;
+ * 5. with no terminal to ask (stdin is not a TTY, e.g. `npm start` from a script): approved, and the
  *    output says so and how to decide instead. A run only reaches the approval after its candidate
  *    passed the gate, and `npm ci && npm start` must end serving a model wherever it runs.
+ *
+ * Whatever the approver, the pipeline (pipeline-runner.ts) also accepts PutApprovalResult while the
+ * run waits: the first decision wins and the other is cancelled through the `signal`.
  */
 import { createInterface } from 'node:readline/promises';
 
@@ -48,9 +53,14 @@ export function promptApprover(
   let queue: Promise<unknown> = Promise.resolve();
   return {
     decide(request, signal) {
-      const next = queue.then(async () => {
+      const next = queue.then(async (): Promise<ApprovalDecision> => {
+        // Decided elsewhere (PutApprovalResult) while an earlier prompt was open: nothing to ask.
+        if (signal?.aborted) return { approved: false, by: 'no answer', comment: 'decided elsewhere' };
         const rl = createInterface({ input, output, terminal: true });
         try {
+          output.write(
+            `  (or from another terminal: npx reelflow approve ${request.runId} | npx reelflow reject ${request.runId} --reason <text>)\n`,
+          );
           const answer = await rl.question(`  Approve run ${request.runId} for deployment? [y/N] `, {
             signal,
           });
@@ -68,14 +78,37 @@ export function promptApprover(
   };
 }
 
+/**
+ * An approver that never decides: the run waits for PutApprovalResult (`reelflow approve|reject`),
+ * which the pipeline races against it. `write` hears one line per request naming the commands. When
+ * the signal aborts (the API decided, or the runtime stops) it answers "not approved here".
+ */
+export function awaitApiApprover(write?: (line: string) => void): Approver {
+  return {
+    decide(request, signal) {
+      write?.(
+        `  waiting for approval: npx reelflow approve ${request.runId}   (or npx reelflow reject ${request.runId} --reason <text>)`,
+      );
+      return new Promise((resolve) => {
+        const stop = (): void =>
+          resolve({ approved: false, by: 'nobody here', comment: 'the wait for an API decision ended' });
+        if (signal?.aborted) stop();
+        else signal?.addEventListener('abort', stop, { once: true });
+      });
+    },
+  };
+}
+
 /** The approver the command line, the environment and the terminal call for. */
 export function approverFor(
-  flags: { readonly approve?: boolean; readonly reject?: boolean },
+  flags: { readonly approve?: boolean; readonly reject?: boolean; readonly awaitApproval?: boolean },
   env: NodeJS.ProcessEnv = process.env,
   stdin: NodeJS.ReadStream = process.stdin,
+  write?: (line: string) => void,
 ): Approver {
   if (flags.approve) return fixedApprover(true, '--approve');
   if (flags.reject) return fixedApprover(false, '--reject');
+  if (flags.awaitApproval) return awaitApiApprover(write);
   if (env.CI === 'true') return fixedApprover(true, 'CI=true');
   if (stdin.isTTY) return promptApprover(stdin);
   return fixedApprover(

@@ -26,5 +26,10 @@ export interface ParsedArgs {
 /**
  * Flags of `start` beyond cli.ts's START_OPTIONS (spread them in there): `--add` keeps the batches an
  * earlier `start` left in the bucket when `--data` uploads more; without it `--data` replaces them.
+ * `--await-approval`: no prompt and no automatic approval; a run waits at Approve for
+ * `reelflow approve|reject` (CodePipeline PutApprovalResult), as the console waits.
  */
-export const START_DATA_OPTIONS = { add: { type: 'boolean' } } as const;
+export const START_DATA_OPTIONS = {
+  add: { type: 'boolean' },
+  'await-approval': { type: 'boolean' },
+} as const;

@@ -8,7 +8,8 @@
  *                       ends; a start without an end is an interrupted run (killed or crashed)
  *   sagemaker.json      models, endpoint configs, endpoints and job names (the endpoint outlives a session)
  *   ssm.json            the parameter store (the production record)
- *   state.json          the running instance: pid and service URLs (`npm run upload` finds the S3 here)
+ *   state.json          the running instance: pid, service URLs, the pipeline's, state machines' and
+ *                       production record's names (`npm run upload` and the operator CLI find it here)
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -39,6 +40,12 @@ export interface InstanceState {
   readonly endpointName: string;
   /** The local CodePipeline's name (`reelflow batches withdraw` starts a run on it). */
   readonly pipelineName: string;
+  /** The Step Functions state machines' ARNs (served on awsJsonEndpoint). */
+  readonly stateMachines: { readonly retrain: string; readonly deploy: string };
+  /** The SSM parameter holding the production record. */
+  readonly productionParameterName: string;
+  /** The region the local services answer as (`us-east-1`): what SDK clients of the twin pass. */
+  readonly region: string;
 }
 
 /** Thrown when another instance runs on the same folder. */

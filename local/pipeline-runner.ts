@@ -29,10 +29,13 @@ import type { EvaluateResult, NothingToDoResult, RunTrigger } from '../functions
 import { decodeTriggerKey } from '../functions/core/run-layout';
 import { DEPLOY_STATES } from '../pipeline/deploy-workflow';
 import { NO_TRIGGER, STAGES } from '../pipeline/release-pipeline';
+import { SUMMARY_NAMESPACE } from '../pipeline/release-stages';
 import { RETRAIN_STATES } from '../pipeline/retrain-workflow';
 import type { ApprovalDecision, ApprovalRequest, Approver } from './approval';
 import { appendRun, clearProgress, writeProgress, type RunRecord, type RunStatus } from './run-history';
 import type { LocalCodePipelineApi } from './services/codepipeline';
+import type { StageStatus } from './services/execution-log';
+import type { LocalStepFunctionsApi } from './services/stepfunctions';
 import type { ExecutionEvent, ExecutionResult, StateMachineRunner } from './state-machine-runner';
 
 export type Stage = (typeof STAGES)[number];
@@ -87,6 +90,8 @@ export interface PipelineDeps {
   readonly retrain: () => StateMachineRunner;
   readonly deploy: () => StateMachineRunner;
   readonly codePipeline: LocalCodePipelineApi;
+  /** Records the workflow executions (the Step Functions API). @default - not recorded */
+  readonly stepFunctions?: LocalStepFunctionsApi;
   /** The summarize handler (the Approve stage's Lambda action). */
   readonly summarize: (event: CodePipelineEvent) => Promise<void>;
   readonly approver: Approver;
@@ -238,6 +243,10 @@ export class LocalPipeline {
     progress.stage(run.from);
     await progress.flush();
     context.progress = progress;
+    this.deps.codePipeline.log.executionStarted(runId, {
+      triggerKey: run.input.key,
+      triggerVersionId: run.input.versionId,
+    });
     this.emit({ type: 'run-started', runId, trigger });
     let outcome: Outcome = { status: 'Stopped', reason: 'the pipeline stopped before the run began' };
     let stage: Stage = run.from;
@@ -261,6 +270,7 @@ export class LocalPipeline {
         break;
       }
       progress.stage(stage);
+      this.deps.codePipeline.log.stageChanged(runId, stage, 'InProgress');
       this.emit({ type: 'stage-started', runId, stage });
       const stageStarted = performance.now();
       try {
@@ -272,6 +282,7 @@ export class LocalPipeline {
       }
       const ms = performance.now() - stageStarted;
       stages[stage] = ms;
+      this.deps.codePipeline.log.stageChanged(runId, stage, stageStatus(stageOutcome(stage, outcome)));
       this.emit({
         type: 'stage-ended',
         runId,
@@ -305,11 +316,17 @@ export class LocalPipeline {
       };
     }
     switch (stage) {
-      case 'Source':
+      case 'Source': {
+        const { log } = this.deps.codePipeline;
+        log.actionEnded(log.actionStarted(context.runId, 'Source', 'ProjectSource'), {
+          status: 'Succeeded',
+          summary: 'the project source cdk deploy uploaded',
+        });
         return {
           status: 'continue',
           note: `trigger ${context.trigger.key} (version ${context.trigger.versionId})`,
         };
+      }
       case 'Checks':
         return {
           status: 'continue',
@@ -362,12 +379,21 @@ export class LocalPipeline {
 
   private async approve(context: RunContext): Promise<Outcome> {
     const { codePipeline } = this.deps;
+    const { log } = codePipeline;
     const jobId = codePipeline.createJob();
+    const userParameters = JSON.stringify({ runId: context.runId });
+    const summarizeAction = log.actionStarted(context.runId, 'Approve', 'Summarize', {
+      configuration: { FunctionName: SUMMARIZE_FUNCTION, UserParameters: userParameters },
+      namespace: SUMMARY_NAMESPACE,
+    });
     await this.deps.summarize(jobEvent(jobId, context.runId));
     const result = codePipeline.result(jobId);
-    if (!result) return { status: 'Failed', reason: 'summarize ended without reporting the job result' };
-    if (result.status === 'Failed')
-      return { status: 'Failed', failedState: 'Summarize', reason: result.message };
+    if (!result || result.status === 'Failed') {
+      const reason = result?.message ?? 'summarize ended without reporting the job result';
+      log.actionEnded(summarizeAction, { status: 'Failed', error: reason });
+      return result ? { status: 'Failed', failedState: 'Summarize', reason } : { status: 'Failed', reason };
+    }
+    log.actionEnded(summarizeAction, { status: 'Succeeded', outputVariables: result.outputVariables });
     const request: ApprovalRequest = {
       runId: context.runId,
       approvalText: result.outputVariables.approvalText ?? '',
@@ -375,7 +401,7 @@ export class LocalPipeline {
       reportPath: await this.copyArtifact(context.runId, 'evaluation/report.html', 'report.html'),
     };
     this.emit({ type: 'approval-requested', runId: context.runId, request });
-    const decision = await this.deps.approver.decide(request, this.stopping.signal);
+    const decision = await this.decide(context.runId, request);
     this.emit({ type: 'approval-decided', runId: context.runId, decision });
     if (this.stopping.signal.aborted) return { status: 'Stopped', reason: 'the local runtime stopped' };
     if (!decision.approved) {
@@ -386,6 +412,31 @@ export class LocalPipeline {
       };
     }
     return { status: 'continue', note: `approved by ${decision.by}` };
+  }
+
+  /**
+   * The manual approval: the configured approver (flags, CI, prompt, or none with --await-approval)
+   * races PutApprovalResult on the token GetPipelineState shows; the first decision wins and the other
+   * is cancelled (the prompt is aborted, or the token stops being valid).
+   */
+  private async decide(runId: string, request: ApprovalRequest): Promise<ApprovalDecision> {
+    const wait = this.deps.codePipeline.log.awaitApproval(runId, {
+      configuration: {
+        CustomData: request.approvalText,
+        ...(request.reportUrl ? { ExternalEntityLink: request.reportUrl } : {}),
+      },
+    });
+    const cancel = new AbortController();
+    const signal = AbortSignal.any([this.stopping.signal, cancel.signal]);
+    const viaApi = wait.decision.then((outcome): ApprovalDecision => ({
+      approved: outcome.status === 'Approved',
+      by: 'PutApprovalResult (reelflow approve|reject)',
+      ...(outcome.summary ? { comment: outcome.summary } : {}),
+    }));
+    const decision = await Promise.race([this.deps.approver.decide(request, signal), viaApi]);
+    cancel.abort();
+    wait.close(this.stopping.signal.aborted ? 'abandoned' : decision);
+    return decision;
   }
 
   private async deploy(context: RunContext): Promise<Outcome> {
@@ -412,19 +463,55 @@ export class LocalPipeline {
     context.failedState = undefined;
     const failurePath =
       workflow === 'retrain' ? RETRAIN_STATES.notifyFailure : DEPLOY_STATES.readFailureAlarms;
-    const result = await runner.run(input, {
-      executionName: `${workflow}-${context.runId}-${context.attempt}`,
-      signal: this.stopping.signal,
-      onEvent: (event) => {
-        // Only a catch into the failure path marks the failing state (ReadProduction's catch into
-        // NoProduction, FindEndpoint's into EndpointExists? are the expected paths, not failures).
-        if (event.type === 'caught' && event.next === failurePath) context.failedState ??= event.state;
-        if (event.type === 'entered') context.progress?.state(event.state);
-        this.emit({ type: 'state', runId: context.runId, workflow, event });
+    const executionName = `${workflow}-${context.runId}-${context.attempt}`;
+    const recorder = this.deps.stepFunctions?.begin(workflow, executionName, input);
+    const stateMachineArn = this.deps.stepFunctions?.arns[workflow];
+    const { log } = this.deps.codePipeline;
+    // The stage and its one action share the name (Retrain, Deploy).
+    const stage = workflow === 'retrain' ? 'Retrain' : 'Deploy';
+    const action = log.actionStarted(context.runId, stage, stage, {
+      configuration: {
+        ...(stateMachineArn ? { StateMachineArn: stateMachineArn } : {}),
+        ExecutionNamePrefix: workflow,
+        InputType: 'Literal',
+        Input: JSON.stringify(input),
       },
+      ...(recorder ? { externalExecutionId: recorder.executionArn } : {}),
     });
+    let result: ExecutionResult;
+    try {
+      result = await runner.run(input, {
+        executionName,
+        stateMachineArn,
+        signal: this.stopping.signal,
+        onEvent: (event) => {
+          recorder?.event(event);
+          // Only a catch into the failure path marks the failing state (ReadProduction's catch into
+          // NoProduction, FindEndpoint's into EndpointExists? are the expected paths, not failures).
+          if (event.type === 'caught' && event.next === failurePath) context.failedState ??= event.state;
+          if (event.type === 'entered') context.progress?.state(event.state);
+          this.emit({ type: 'state', runId: context.runId, workflow, event });
+        },
+      });
+    } catch (error) {
+      // The runner could not run it (busy, a broken binding): the execution and the action failed.
+      const failed = { Error: 'States.Runtime', Cause: (error as Error).message };
+      recorder?.end({ status: 'FAILED', error: failed, path: [], stateMs: {}, ms: 0 });
+      log.actionEnded(action, { status: 'Failed', error: `${failed.Error}: ${failed.Cause}` });
+      throw error;
+    }
     for (const [state, ms] of Object.entries(result.stateMs))
       context.states[state] = (context.states[state] ?? 0) + ms;
+    recorder?.end(result);
+    log.actionEnded(action, {
+      status:
+        result.status === 'SUCCEEDED' ? 'Succeeded' : result.status === 'ABORTED' ? 'Abandoned' : 'Failed',
+      summary: `execution ${executionName} ${result.status}`,
+      ...(stateMachineArn && recorder
+        ? { outputVariables: { StateMachineArn: stateMachineArn, ExecutionArn: recorder.executionArn } }
+        : {}),
+      ...(result.error ? { error: `${result.error.Error}: ${causeText(result.error.Cause)}` } : {}),
+    });
     return result;
   }
 
@@ -494,6 +581,7 @@ export class LocalPipeline {
       ...(reportPath ? { reportPath } : {}),
       timings: { totalMs: end.totalMs, stages: end.stages, states: context.states },
     };
+    this.deps.codePipeline.log.executionEnded(runId, record.status, record.reason);
     await appendRun(this.deps.historyFile, record);
     await clearProgress(this.deps.runsDir, runId).catch(() => undefined);
     this.emit({ type: 'run-finished', record, evaluation, validation });
@@ -602,6 +690,24 @@ function stageOutcome(
   return 'failed';
 }
 
+/** A stage's outcome as CodePipeline's stage execution status. */
+function stageStatus(outcome: Extract<PipelineEvent, { type: 'stage-ended' }>['outcome']): StageStatus {
+  switch (outcome) {
+    case 'succeeded':
+      return 'Succeeded';
+    case 'skipped':
+      return 'Skipped';
+    case 'stopped':
+    case 'superseded':
+      return 'Stopped';
+    default:
+      return 'Failed';
+  }
+}
+
+/** The summarize function's name in the job event (the stack names it `<prefix>-summarize`). */
+const SUMMARIZE_FUNCTION = 'reelflow-summarize';
+
 /** The CodePipeline job event the Lambda invoke action sends (UserParameters as the stack sets them). */
 function jobEvent(jobId: string, runId: string): CodePipelineEvent {
   return {
@@ -610,7 +716,7 @@ function jobEvent(jobId: string, runId: string): CodePipelineEvent {
       accountId: '123456789012',
       data: {
         actionConfiguration: {
-          configuration: { FunctionName: 'reelflow-summarize', UserParameters: JSON.stringify({ runId }) },
+          configuration: { FunctionName: SUMMARIZE_FUNCTION, UserParameters: JSON.stringify({ runId }) },
         },
         inputArtifacts: [],
         outputArtifacts: [],

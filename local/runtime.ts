@@ -8,6 +8,12 @@
  *   GET /recommendEndpoint -> local API Gateway -> recommend handler -> InvokeEndpoint (local runtime)
  *     -> the endpoint's fleets (pre -> k-NN -> post)
  *
+ *
+ * The AWS JSON API server on loopback answers what the handlers and the operator CLI call (state.json
+ * names it and the resources): SSM, CodePipeline (state, executions, actions, approvals), Step Functions
+ * (the workflows' executions; StartExecution on the deploy machine runs it outside the pipeline),
+ * SageMaker Describe*, CloudWatch alarms, Service Quotas and Lambda GetAccountSettings.
+ *
  * `npm start` (cli.ts) and the end-to-end test both run this; nothing here prints unless a `write`
  * function is given.
  */
@@ -36,6 +42,11 @@ import {
 } from './home';
 import { LocalPipeline, type PipelineEvent, type PipelineExecution } from './pipeline-runner';
 import { readRuns } from './run-history';
+import {
+  lambdaAccountSettingsRoute,
+  sageMakerQuotas,
+  serviceQuotasJsonService,
+} from './services/account-apis';
 import { cloudWatchJsonService, LocalAlarms } from './services/alarms';
 import { startLocalApi } from './services/api-gateway';
 import { startAwsJsonServer, AwsServiceError } from './services/aws-json-server';
@@ -43,11 +54,13 @@ import { LocalCodePipelineApi } from './services/codepipeline';
 import type { DeploymentEvent } from './services/hosting';
 import type { LoopbackServer } from './services/http';
 import type { JobProgress } from './services/job-instance';
-import { LOCAL_ACCOUNT, LOCAL_REGION } from './services/local-account';
+import { LOCAL_ACCOUNT, LOCAL_BOOTSTRAP, LOCAL_REGION } from './services/local-account';
 import { LocalNotifications, type Notification } from './services/notifications';
 import { LocalParameterStore, ssmJsonService } from './services/parameters';
 import { LocalS3, type ObjectCreatedEvent } from './services/s3';
 import { LocalSageMaker } from './services/sagemaker';
+import { sageMakerJsonService } from './services/sagemaker-api';
+import { LocalStepFunctionsApi, stateMachineNames, type ExecutionRecorder } from './services/stepfunctions';
 import { startSageMakerRuntime } from './services/sagemaker-runtime';
 import { StateMachineRunner, type Definition } from './state-machine-runner';
 import { taskBindings } from './task-bindings';
@@ -67,6 +80,11 @@ export interface LocalRuntimeOptions {
   readonly write?: Write;
   /** Let the handlers log (Powertools INFO). @default false */
   readonly verbose?: boolean;
+  /**
+   * Service Quotas values by QuotaName over the local account's (`ml.m5.xlarge for training job
+   * usage`, ...). @default - local-account.ts, then REELFLOW_LOCAL_QUOTAS
+   */
+  readonly quotas?: Readonly<Record<string, number>>;
 }
 
 /** Thrown when the runtime cannot do what it is asked (no run started by an upload, a bad config change). */
@@ -92,6 +110,8 @@ export class LocalRuntime {
   readonly notifications: LocalNotifications;
   readonly sagemaker: LocalSageMaker;
   readonly pipeline: LocalPipeline;
+  /** The Step Functions API: the workflows' executions. */
+  readonly stepFunctions: LocalStepFunctionsApi;
   readonly s3: S3Client;
   /** The endpoints restored InService from the folder's saved state. */
   readonly restoredEndpoints: readonly string[];
@@ -103,6 +123,8 @@ export class LocalRuntime {
   };
   private readonly quiet = new Set<string>();
   private readonly triggerWaiters = new Map<string, (execution: PipelineExecution) => void>();
+  /** Deploy executions started through StartExecution (rollbacks), stopped with the runtime. */
+  private readonly direct = { stop: new AbortController(), running: new Set<Promise<void>>() };
   private stopped = false;
 
   private constructor(
@@ -123,6 +145,7 @@ export class LocalRuntime {
       notifications: LocalNotifications;
       sagemaker: LocalSageMaker;
       codePipeline: LocalCodePipelineApi;
+      stepFunctions: LocalStepFunctionsApi;
       handlers: ProjectHandlers;
       approver: Approver;
       reporter?: TerminalReporter;
@@ -140,6 +163,7 @@ export class LocalRuntime {
     this.sagemaker = parts.sagemaker;
     this.s3 = parts.s3Server.client();
     this.restoredEndpoints = parts.restored;
+    this.stepFunctions = parts.stepFunctions;
     this.definitions = parts.definitions;
     this.runners = this.bind(parts.definitions);
     let seq = parts.firstSeq;
@@ -148,6 +172,7 @@ export class LocalRuntime {
       retrain: () => this.runners.retrain,
       deploy: () => this.runners.deploy,
       codePipeline: parts.codePipeline,
+      stepFunctions: parts.stepFunctions,
       summarize: (event) => parts.handlers.summarize(event),
       approver: parts.approver,
       readObject: (key) => this.readObject(key),
@@ -182,21 +207,33 @@ export class LocalRuntime {
       const s3Endpoint = await s3Server.start();
       const alarms = LocalAlarms.rollbackAlarms(config.endpoint.name, config.alarms, scale.ms(60));
       const parameters = new LocalParameterStore(layout.ssmFile);
+      // A bootstrapped account: `cdk deploy` and the operator CLI's doctor read the bootstrap version.
+      if (parameters.value(LOCAL_BOOTSTRAP.parameter) === undefined) {
+        parameters.putParameter({
+          Name: LOCAL_BOOTSTRAP.parameter,
+          Value: LOCAL_BOOTSTRAP.version,
+          Type: 'String',
+        });
+      }
       const notifications = new LocalNotifications((n: Notification) => reporter?.notification(n));
       // Set once built; the services below call into them only after start() returns.
-      const late: { pipeline?: LocalPipeline; handlers?: ProjectHandlers } = {};
-      const codePipeline = new LocalCodePipelineApi(`${config.resourcePrefix}-release`, (variables) => {
-        if (!late.pipeline) throw new AwsServiceError('ConflictException', 'the local pipeline is starting');
-        return late.pipeline.start(variables).runId;
-      });
-      const awsJson = await startAwsJsonServer(
-        [ssmJsonService(parameters), codePipeline.service(), cloudWatchJsonService(alarms)],
-        {
-          onUnknown: (call) =>
-            reporter?.note(`  refused an AWS call the local runtime does not provide: ${call}`),
+      const late: { pipeline?: LocalPipeline; handlers?: ProjectHandlers; runtime?: LocalRuntime } = {};
+      const codePipeline = new LocalCodePipelineApi(
+        `${config.resourcePrefix}-release`,
+        (variables) => {
+          if (!late.pipeline)
+            throw new AwsServiceError('ConflictException', 'the local pipeline is starting');
+          return late.pipeline.start(variables).runId;
+        },
+        { history: () => readRuns(layout.historyFile, layout.runsDir) },
+      );
+      const stepFunctions = new LocalStepFunctionsApi(
+        stateMachineNames(config.resourcePrefix),
+        (name, input, recorder) => {
+          if (!late.runtime) throw new AwsServiceError('ServiceUnavailable', 'the local runtime is starting');
+          late.runtime.startDirectDeploy(name, input, recorder);
         },
       );
-      started.push(awsJson);
 
       const listeners: ((event: DeploymentEvent) => void)[] = [];
       const jobListener = (job: string, progress: JobProgress): void => reporter?.job(job, progress);
@@ -218,6 +255,29 @@ export class LocalRuntime {
       }
       const sageMakerRuntime = await startSageMakerRuntime(sagemaker);
       started.push(sageMakerRuntime);
+      const awsJson = await startAwsJsonServer(
+        [
+          ssmJsonService(parameters),
+          codePipeline.service(),
+          cloudWatchJsonService(alarms),
+          stepFunctions.service(),
+          sageMakerJsonService(sagemaker),
+          serviceQuotasJsonService(sageMakerQuotas(options.quotas)),
+        ],
+        {
+          routes: [
+            // The project's functions: the workflow handlers, recommend, summarize and start-run.
+            lambdaAccountSettingsRoute(() => ({
+              functionCount: Object.keys(late.handlers?.lambdas ?? {}).length + 3,
+              reservedConcurrency:
+                late.runtime?.config.api.reservedConcurrency ?? config.api.reservedConcurrency,
+            })),
+          ],
+          onUnknown: (call) =>
+            reporter?.note(`  refused an AWS call the local runtime does not provide: ${call}`),
+        },
+      );
+      started.push(awsJson);
 
       const api = await startLocalApi({
         stage: config.api.stageName,
@@ -274,6 +334,7 @@ export class LocalRuntime {
         notifications,
         sagemaker,
         codePipeline,
+        stepFunctions,
         handlers,
         approver: options.approver,
         reporter,
@@ -281,6 +342,7 @@ export class LocalRuntime {
         firstSeq,
       });
       late.pipeline = instance.pipeline;
+      late.runtime = instance;
       listeners.push((event) => {
         for (const listener of instance.listeners.deployment) listener(event);
       });
@@ -296,6 +358,9 @@ export class LocalRuntime {
         recommendUrl,
         endpointName: config.endpoint.name,
         pipelineName: codePipeline.pipelineName,
+        stateMachines: stepFunctions.arns,
+        productionParameterName: productionParameterName(config),
+        region: LOCAL_REGION,
       };
       await writeInstanceState(layout, state);
       return instance;
@@ -413,7 +478,9 @@ export class LocalRuntime {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.direct.stop.abort();
     await this.pipeline.stop();
+    await Promise.all(this.direct.running);
     await this.sagemaker.stop();
     await this.parts.handlers.stop();
     await Promise.all(this.parts.servers.map((s) => s.close()));
@@ -422,8 +489,42 @@ export class LocalRuntime {
     await clearInstanceState(this.layout);
   }
 
-  private bind(definitions: RenderedWorkflows): { retrain: StateMachineRunner; deploy: StateMachineRunner } {
-    const bindings = taskBindings({
+  /**
+   * StartExecution on the deploy state machine (a rollback): the deploy definition on a runner of its
+   * own, outside the pipeline, recorded by the Step Functions API. Stopped with the runtime.
+   */
+  private startDirectDeploy(name: string, input: unknown, recorder: ExecutionRecorder): void {
+    const reporter = this.parts.reporter;
+    const runner = new StateMachineRunner(this.definitions.deploy, this.bindings(), this.parts.scale);
+    reporter?.note(`  deploy execution ${name} started through StartExecution (outside the pipeline)`);
+    const run = runner
+      .run(input, {
+        executionName: name,
+        stateMachineArn: this.stepFunctions.arns.deploy,
+        signal: this.direct.stop.signal,
+        onEvent: (event) => recorder.event(event),
+      })
+      .then(
+        (result) => {
+          recorder.end(result);
+          const why = result.error ? `: ${result.error.Error}` : '';
+          reporter?.note(`  deploy execution ${name} ${result.status}${why}`);
+        },
+        (error: Error) =>
+          recorder.end({
+            status: 'FAILED',
+            error: { Error: 'States.Runtime', Cause: error.message },
+            path: [],
+            stateMs: {},
+            ms: 0,
+          }),
+      )
+      .finally(() => this.direct.running.delete(run));
+    this.direct.running.add(run);
+  }
+
+  private bindings(): ReturnType<typeof taskBindings> {
+    return taskBindings({
       sagemaker: this.parts.sagemaker,
       parameters: this.parts.parameters,
       alarms: this.parts.alarms,
@@ -431,6 +532,10 @@ export class LocalRuntime {
       s3: this.parts.s3Server.client(),
       lambdas: this.parts.handlers.lambdas,
     });
+  }
+
+  private bind(definitions: RenderedWorkflows): { retrain: StateMachineRunner; deploy: StateMachineRunner } {
+    const bindings = this.bindings();
     return {
       retrain: new StateMachineRunner(definitions.retrain, bindings, this.parts.scale),
       deploy: new StateMachineRunner(definitions.deploy, bindings, this.parts.scale),

@@ -45,6 +45,8 @@ const SAMPLE_USER = 3;
 export async function startCommand(args: ParsedArgs): Promise<number> {
   const v = args.values;
   if (v.approve && v.reject) throw new UsageError('--approve and --reject exclude each other');
+  if (v['await-approval'] && (v.approve || v.reject))
+    throw new UsageError('--await-approval excludes --approve and --reject');
   if (v.add && typeof v.data !== 'string') throw new UsageError('--add needs --data <file|folder>');
   if (v.add && v.fresh) throw new UsageError('--add and --fresh exclude each other');
   const once = v.once === true;
@@ -72,7 +74,12 @@ export async function startCommand(args: ParsedArgs): Promise<number> {
       : undefined;
   const history = await readRuns(layout.historyFile);
 
-  const approver = approverFor({ approve: v.approve === true, reject: v.reject === true });
+  const approver = approverFor(
+    { approve: v.approve === true, reject: v.reject === true, awaitApproval: v['await-approval'] === true },
+    process.env,
+    process.stdin,
+    write,
+  );
   const open = (apiPort: number): Promise<LocalRuntime> =>
     LocalRuntime.start({
       home: layout.root,

@@ -43,7 +43,13 @@ export type TaskBindings = Readonly<Record<string, TaskBinding>>;
 
 /** Progress of one execution, for the terminal and for timings. */
 export type ExecutionEvent =
-  | { readonly type: 'entered'; readonly state: string; readonly stateType: string }
+  | {
+      readonly type: 'entered';
+      readonly state: string;
+      readonly stateType: string;
+      /** The state's input (its raw input, before InputPath and Parameters). */
+      readonly input?: unknown;
+    }
   | {
       readonly type: 'exited';
       readonly state: string;
@@ -93,6 +99,14 @@ export class RunnerBusyError extends Error {
     super(message);
     this.name = 'RunnerBusyError';
   }
+}
+
+/** The state machine ARN of an execution run without one (tests): `...:stateMachine:local`. */
+const LOCAL_STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:123456789012:stateMachine:local';
+
+/** `arn:aws:states:<region>:<account>:execution:<state machine name>:<execution name>`. */
+export function executionArn(stateMachineArn: string, executionName: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${executionName}`;
 }
 
 /** Step Functions' default Task timeout, capped at the longest delay a Node.js timer takes (2^31-1 ms). */
@@ -181,7 +195,13 @@ export class StateMachineRunner {
    */
   async run(
     input: unknown,
-    options: { executionName: string; signal?: AbortSignal; onEvent?: (event: ExecutionEvent) => void },
+    options: {
+      executionName: string;
+      /** The state machine's ARN (`$$.StateMachine.Id`; the execution ARN is built from its name). */
+      stateMachineArn?: string;
+      signal?: AbortSignal;
+      onEvent?: (event: ExecutionEvent) => void;
+    },
   ): Promise<ExecutionResult> {
     if (this.current)
       throw new RunnerBusyError(`execution ${this.current.name} is still running on this runner`);
@@ -189,6 +209,7 @@ export class StateMachineRunner {
     const onAbort = (): void => controller.abort(options.signal?.reason);
     options.signal?.addEventListener('abort', onAbort, { once: true });
     this.current = { name: options.executionName, signal: controller.signal };
+    const stateMachineArn = options.stateMachineArn ?? LOCAL_STATE_MACHINE_ARN;
     const started = performance.now();
     const execution = this.machine.run(input as never, {
       overrides: {
@@ -197,10 +218,8 @@ export class StateMachineRunner {
         retryIntervalOverrides: this.retries,
       },
       context: {
-        Execution: {
-          Id: `arn:aws:states:us-east-1:123456789012:execution:local:${options.executionName}`,
-          Name: options.executionName,
-        },
+        Execution: { Id: executionArn(stateMachineArn, options.executionName), Name: options.executionName },
+        StateMachine: { Id: stateMachineArn, Name: stateMachineArn.split(':').at(-1) },
       } as never,
     });
     controller.signal.addEventListener('abort', () => execution.abort(), { once: true });
@@ -265,7 +284,12 @@ function mapEvent(event: EventLog, entered: Map<string, number>): ExecutionEvent
   switch (event.type) {
     case 'StateEntered':
       entered.set(event.state.name, event.timestamp);
-      return { type: 'entered', state: event.state.name, stateType: event.state.type };
+      return {
+        type: 'entered',
+        state: event.state.name,
+        stateType: event.state.type,
+        input: event.state.input,
+      };
     case 'StateExited':
       return {
         type: 'exited',

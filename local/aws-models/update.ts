@@ -21,7 +21,10 @@ import { join, resolve } from 'node:path';
  *   `sns:publish`) and the `.sync` integrations' polling (Describe*Job, Stop*Job);
  * - the handlers' SDK commands in `functions/**` (S3, SSM PutParameter, CodePipeline, InvokeEndpoint);
  * - the local services and commands (`local/**`: S3 uploads, CloudWatch SetAlarmState, the SageMaker
- *   cleanup and listing calls).
+ *   cleanup and listing calls);
+ * - the operator CLI (`local/operate/`): pipeline state, executions and approvals, the workflows'
+ *   executions and rollback, the endpoint's resources, quotas and account settings, the stack's outputs
+ *   (CloudFormation DescribeStacks: AWS only, kept for reference; the twin does not serve it).
  */
 export const USED_OPERATIONS: Readonly<Record<string, readonly string[]>> = {
   sagemaker: [
@@ -34,6 +37,8 @@ export const USED_OPERATIONS: Readonly<Record<string, readonly string[]>> = {
     'DeleteEndpointConfig',
     'DeleteModel',
     'DescribeEndpoint',
+    'DescribeEndpointConfig',
+    'DescribeModel',
     'DescribeTrainingJob',
     'DescribeTransformJob',
     'ListTrainingJobs',
@@ -45,7 +50,20 @@ export const USED_OPERATIONS: Readonly<Record<string, readonly string[]>> = {
   sns: ['Publish'],
   cloudwatch: ['DescribeAlarms', 'SetAlarmState'],
   s3: ['CopyObject', 'DeleteObject', 'GetObject', 'HeadObject', 'ListObjectsV2', 'PutObject'],
-  codepipeline: ['PutJobFailureResult', 'PutJobSuccessResult', 'StartPipelineExecution'],
+  codepipeline: [
+    'GetPipelineExecution',
+    'GetPipelineState',
+    'ListActionExecutions',
+    'ListPipelineExecutions',
+    'PutApprovalResult',
+    'PutJobFailureResult',
+    'PutJobSuccessResult',
+    'StartPipelineExecution',
+  ],
+  stepfunctions: ['DescribeExecution', 'GetExecutionHistory', 'ListExecutions', 'StartExecution'],
+  'service-quotas': ['ListServiceQuotas'],
+  lambda: ['GetAccountSettings'],
+  cloudformation: ['DescribeStacks'],
 };
 
 /** The shape keys the validator (or a reader of the file) needs; everything else is dropped. */

@@ -6,7 +6,9 @@
  * - SSM `PutParameter` (record-deployment writes the production record) and `GetParameter`;
  * - CodePipeline `StartPipelineExecution` (start-run), `PutJobSuccessResult` / `PutJobFailureResult`
  *   (summarize);
- * - CloudWatch `SetAlarmState` / `DescribeAlarms` (the `reelflow alarm` command).
+ * - CloudWatch `SetAlarmState` / `DescribeAlarms` (the `reelflow alarm` command);
+ * - what the operator CLI reads and decides (codepipeline.ts, stepfunctions.ts, sagemaker-api.ts,
+ *   account-apis.ts), and one restJson1 route: Lambda `GET /2016-08-19/account-settings/`.
  *
  * The handlers reach it through `AWS_ENDPOINT_URL_<SERVICE>`, so their SDK calls, serializers and error
  * handling run unchanged. Every request is first checked against AWS's API model of the service
@@ -15,7 +17,13 @@
  * of any other service gets an `UnknownOperationException` naming the call, never a request to AWS.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { findViolations, loadServiceModel, serviceForTargetPrefix, validationError } from './api-model';
+import {
+  findViolations,
+  loadServiceModel,
+  serviceForTargetPrefix,
+  validationError,
+  type Violation,
+} from './api-model';
 import { listenOnLoopback, readBody, type LoopbackServer } from './http';
 
 /** One operation: the request's JSON in, the response's JSON out (or an AwsServiceError). */
@@ -32,6 +40,25 @@ export interface AwsJsonService {
    * validated against; by default the model with this target prefix; `false` turns validation off.
    */
   readonly model?: string | false;
+  /**
+   * Violations the twin's own identifiers cause and the service accepts (CodePipeline: run ids are the
+   * execution ids, and they are not UUIDs); `value` is the refused member's value. @default - none
+   */
+  readonly tolerate?: (violation: Violation, value: unknown) => boolean;
+}
+
+/**
+ * A route outside the JSON protocols (restJson1: a method and a path, e.g. Lambda's
+ * `GET /2016-08-19/account-settings/`), answered with JSON.
+ */
+export interface AwsRestRoute {
+  readonly method: string;
+  /** The path, without the query string; a trailing slash is optional. */
+  readonly path: string;
+  /** The model (`local/aws-models/<model>.json`) and operation the request is checked against. */
+  readonly model: string;
+  readonly operation: string;
+  readonly handle: () => unknown;
 }
 
 /** A service error as the protocol sends it: `x-amzn-ErrorType` and `{"__type", "message"}`. */
@@ -49,11 +76,13 @@ export class AwsServiceError extends Error {
 /** Starts the server; `onUnknown` hears about calls no local service answers. */
 export function startAwsJsonServer(
   services: readonly AwsJsonService[],
-  options: { port?: number; onUnknown?: (call: string) => void } = {},
+  options: { port?: number; onUnknown?: (call: string) => void; routes?: readonly AwsRestRoute[] } = {},
 ): Promise<LoopbackServer> {
   const byPrefix = new Map(services.map((s) => [s.targetPrefix, s]));
   return listenOnLoopback((req, res) => {
-    handle(req, res, byPrefix, options.onUnknown).catch((error: Error) => {
+    const route = restRoute(req, options.routes ?? []);
+    const work = route ? handleRest(req, res, route) : handle(req, res, byPrefix, options.onUnknown);
+    work.catch((error: Error) => {
       send(res, '1.1', 500, { __type: 'InternalFailure', message: error.message }, 'InternalFailure');
     });
   }, options.port ?? 0);
@@ -121,6 +150,44 @@ async function handle(
   }
 }
 
+function restRoute(req: IncomingMessage, routes: readonly AwsRestRoute[]): AwsRestRoute | undefined {
+  if (req.headers['x-amz-target']) return undefined;
+  const path = (req.url ?? '/').split('?')[0].replace(/\/+$/, '');
+  return routes.find((r) => r.method === req.method && r.path.replace(/\/+$/, '') === path);
+}
+
+/** A restJson1 route: no input members (the operations routed so far take none), a JSON answer. */
+async function handleRest(req: IncomingMessage, res: ServerResponse, route: AwsRestRoute): Promise<void> {
+  await readBody(req);
+  const query = new URL(req.url ?? '/', 'http://local').searchParams;
+  const violations = findViolations(
+    loadServiceModel(route.model),
+    route.operation,
+    Object.fromEntries(query),
+  );
+  const reply = (status: number, body: unknown, errorType?: string): void => {
+    const bytes = Buffer.from(JSON.stringify(body), 'utf8');
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': bytes.length,
+      'x-amzn-requestid': `local-${Date.now().toString(36)}`,
+      ...(errorType ? { 'x-amzn-errortype': errorType } : {}),
+    });
+    res.end(bytes);
+  };
+  if (violations.length) {
+    const error = validationError(route.model, route.operation, violations);
+    reply(error.status, { message: error.message }, error.code);
+    return;
+  }
+  try {
+    reply(200, await route.handle());
+  } catch (error) {
+    if (error instanceof AwsServiceError) reply(error.status, { message: error.message }, error.code);
+    else reply(500, { message: (error as Error).message }, 'ServiceException');
+  }
+}
+
 /** The error AWS would answer `input` with, or undefined when the model accepts it. */
 function validate(
   service: AwsJsonService,
@@ -137,10 +204,22 @@ function validate(
       500,
     );
   }
-  const violations = findViolations(loadServiceModel(name), operation, input);
+  const violations = findViolations(loadServiceModel(name), operation, input).filter(
+    (v) => !service.tolerate?.(v, valueAt(input, v.memberPath)),
+  );
   if (!violations.length) return undefined;
   const error = validationError(name, operation, violations);
   return new AwsServiceError(error.code, error.message, error.status);
+}
+
+/** The value at a violation's member path (`Filter.PipelineExecutionId`, as the request names it). */
+function valueAt(input: unknown, memberPath: string): unknown {
+  let value = input;
+  for (const part of memberPath.split('.').filter(Boolean)) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
 }
 
 function send(

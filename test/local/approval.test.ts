@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { approverFor, promptApprover } from '../../local/approval';
+import { approverFor, awaitApiApprover, promptApprover } from '../../local/approval';
 
 const request = { runId: 'r0002', approvalText: 'ndcg@10 0.25 vs 0.24' };
 const tty = (isTTY: boolean) => ({ isTTY }) as NodeJS.ReadStream;
@@ -30,6 +30,24 @@ describe('the local manual approval', () => {
       approved: true,
       by: 'no terminal (automatic)',
       comment: expect.stringMatching(/--reject/),
+    });
+  });
+
+  it('--await-approval: decides nothing, names the commands, and gives up only when the wait is cancelled', async () => {
+    const lines: string[] = [];
+    const approver = approverFor({ awaitApproval: true }, { CI: 'true' }, tty(true), (line) =>
+      lines.push(line),
+    );
+    const cancel = new AbortController();
+    let settled = false;
+    const decision = approver.decide(request, cancel.signal).finally(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(settled).toBe(false);
+    expect(lines).toEqual([expect.stringContaining('npx reelflow approve r0002')]);
+    cancel.abort();
+    await expect(decision).resolves.toMatchObject({ approved: false });
+    await expect(awaitApiApprover().decide(request, AbortSignal.abort())).resolves.toMatchObject({
+      approved: false,
     });
   });
 

@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fixedApprover, type Approver } from '../../local/approval';
+import { PassThrough } from 'node:stream';
+import { fixedApprover, promptApprover, type Approver } from '../../local/approval';
 import { LocalPipeline, type PipelineEvent } from '../../local/pipeline-runner';
 import { formatRuns, PROGRESS_FILE, readRuns } from '../../local/run-history';
 import { LocalCodePipelineApi } from '../../local/services/codepipeline';
@@ -70,10 +71,95 @@ function pipeline(approver: Approver = fixedApprover(true, 'test')) {
     nextRunId: () => `run-${++seq}`,
     onEvent: (event) => events.push(event),
   });
-  return { local, release, whenRetraining, entered, names, events, historyFile: join(home, 'runs.jsonl') };
+  return {
+    local,
+    codePipeline,
+    release,
+    whenRetraining,
+    entered,
+    names,
+    events,
+    historyFile: join(home, 'runs.jsonl'),
+  };
 }
 
 describe('LocalPipeline', () => {
+  it('races the approver with PutApprovalResult: the API decides first, the prompt is aborted', async () => {
+    // GIVEN a run waiting at a terminal prompt
+    const input = new PassThrough();
+    const output = new PassThrough();
+    let shown = '';
+    output.on('data', (chunk: Buffer) => (shown += chunk.toString()));
+    const { local, codePipeline, release, whenRetraining, events } = pipeline(promptApprover(input, output));
+    const run = local.start({ triggerKey: 'ratings/a.csv', triggerVersionId: 'v1' });
+    await whenRetraining(run.runId);
+    release(run.runId);
+    const api = codePipeline.service().operations;
+    let token: string | undefined;
+    while (!token) {
+      const state = (await api.GetPipelineState({ name: 'reelflow-release' })) as {
+        stageStates: { stageName: string; actionStates: { latestExecution?: { token?: string } }[] }[];
+      };
+      token = state.stageStates.find((s) => s.stageName === 'Approve')?.actionStates[1].latestExecution
+        ?.token;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    expect(shown).toContain(`npx reelflow approve ${run.runId}`);
+    // WHEN the API rejects it
+    await api.PutApprovalResult({
+      pipelineName: 'reelflow-release',
+      stageName: 'Approve',
+      actionName: 'Approve',
+      result: { status: 'Rejected', summary: 'not this one' },
+      token,
+    });
+    // THEN the run ends Rejected by the API's decision, the only one taken (the prompt was aborted)
+    expect(await run.done).toMatchObject({
+      status: 'Rejected',
+      reason: expect.stringMatching(/PutApprovalResult.*not this one/),
+    });
+    expect(events.filter((e) => e.type === 'approval-decided')).toEqual([
+      expect.objectContaining({
+        decision: expect.objectContaining({
+          approved: false,
+          by: expect.stringMatching(/^PutApprovalResult/),
+        }),
+      }),
+    ]);
+    const actions = (await api.ListActionExecutions({
+      pipelineName: 'reelflow-release',
+      filter: { pipelineExecutionId: run.runId },
+    })) as { actionExecutionDetails: { actionName: string; status: string }[] };
+    expect(actions.actionExecutionDetails.find((a) => a.actionName === 'Approve')?.status).toBe('Failed');
+  });
+
+  it('lets the configured approver win the race: the token is then spent', async () => {
+    const { local, codePipeline, release, whenRetraining } = pipeline(fixedApprover(true, 'test'));
+    const run = local.start({ triggerKey: 'ratings/a.csv', triggerVersionId: 'v1' });
+    await whenRetraining(run.runId);
+    release(run.runId);
+    expect(await run.done).toMatchObject({ status: 'Succeeded' });
+    const api = codePipeline.service().operations;
+    const state = (await api.GetPipelineState({ name: 'reelflow-release' })) as {
+      stageStates: {
+        stageName: string;
+        actionStates: { actionName: string; latestExecution?: { status: string; token?: string } }[];
+      }[];
+    };
+    const approve = state.stageStates.find((s) => s.stageName === 'Approve')!.actionStates[1];
+    expect(approve).toMatchObject({ actionName: 'Approve', latestExecution: { status: 'Succeeded' } });
+    expect(approve.latestExecution?.token).toBeUndefined();
+    expect(() =>
+      api.PutApprovalResult({
+        pipelineName: 'reelflow-release',
+        stageName: 'Approve',
+        actionName: 'Approve',
+        result: { status: 'Approved', summary: 'late' },
+        token: '00000000-0000-4000-8000-000000000000',
+      }),
+    ).toThrow(expect.objectContaining({ code: 'ApprovalAlreadyCompletedException' }));
+  });
+
   it('retries a rejected run at its stage with the same run id and a new execution name, like a stage Retry', async () => {
     // GIVEN a run rejected at approval
     let approve = false;

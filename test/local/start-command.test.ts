@@ -85,4 +85,14 @@ describe('start --data on a state folder with batches', () => {
       startCommand({ values: { add: true, fresh: true, data: 'x.csv' }, positionals: [] }),
     ).rejects.toThrow('--add and --fresh exclude each other');
   });
+
+  it('parses --await-approval and refuses it with --approve or --reject', async () => {
+    const parsed = parseArgs({ args: ['--await-approval'], options: START_DATA_OPTIONS });
+    expect(parsed.values['await-approval']).toBe(true);
+    for (const flag of ['approve', 'reject']) {
+      await expect(
+        startCommand({ values: { 'await-approval': true, [flag]: true }, positionals: [] }),
+      ).rejects.toThrow('--await-approval excludes --approve and --reject');
+    }
+  });
 });

@@ -1,0 +1,65 @@
+/**
+ * SageMaker's JSON API over the local SageMaker (SageMaker, awsJson1_1, served by aws-json-server.ts),
+ * for the operator CLI: DescribeEndpoint, DescribeEndpointConfig and DescribeModel, with AWS's response
+ * shapes (timestamps as epoch seconds on the wire). A missing resource is AWS's ValidationException
+ * "Could not find endpoint|endpoint configuration|model ...".
+ */
+import { AwsServiceError, type AwsJsonService } from './aws-json-server';
+import { LOCAL_ACCOUNT, LOCAL_REGION } from './local-account';
+import type { LocalSageMaker } from './sagemaker';
+import { required, sageMakerArn, SageMakerApiError } from './sagemaker-errors';
+
+export function sageMakerJsonService(sagemaker: LocalSageMaker): AwsJsonService {
+  const call = (work: () => Record<string, unknown>): Record<string, unknown> => {
+    try {
+      return work();
+    } catch (error) {
+      if (error instanceof SageMakerApiError) throw new AwsServiceError(error.code, error.message);
+      throw error;
+    }
+  };
+  return {
+    targetPrefix: 'SageMaker',
+    version: '1.1',
+    operations: {
+      DescribeEndpoint: (input) =>
+        call(() => {
+          const endpoint = sagemaker.describeEndpoint(input);
+          return { ...endpoint, ...timestamps(endpoint, ['CreationTime', 'LastModifiedTime']) };
+        }),
+      DescribeEndpointConfig: (input) =>
+        call(() => {
+          const name = required(input.EndpointConfigName as string | undefined, 'EndpointConfigName');
+          const config = withoutTags(sagemaker.endpointConfig(name));
+          return {
+            ...config,
+            EndpointConfigArn: sageMakerArn(LOCAL_REGION, LOCAL_ACCOUNT, 'endpoint-config', name),
+            ...timestamps(config, ['CreationTime']),
+          };
+        }),
+      DescribeModel: (input) =>
+        call(() => {
+          const name = required(input.ModelName as string | undefined, 'ModelName');
+          const model = withoutTags(sagemaker.model(name) as unknown as Record<string, unknown>);
+          return {
+            ...model,
+            ModelArn: sageMakerArn(LOCAL_REGION, LOCAL_ACCOUNT, 'model', name),
+            EnableNetworkIsolation: model.EnableNetworkIsolation ?? false,
+            ...timestamps(model, ['CreationTime']),
+          };
+        }),
+    },
+  };
+}
+
+/** A Create* request without its Tags (Describe* does not return them). */
+function withoutTags(request: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(request).filter(([key]) => key !== 'Tags'));
+}
+
+/** ISO timestamps as epoch seconds; a resource saved before its time was recorded gets the epoch. */
+function timestamps(from: Record<string, unknown>, keys: readonly string[]): Record<string, number> {
+  return Object.fromEntries(
+    keys.map((key) => [key, typeof from[key] === 'string' ? Date.parse(from[key] as string) / 1000 : 0]),
+  );
+}
