@@ -1,20 +1,18 @@
 /**
  * The commands that talk to a running `reelflow start` through its state folder (state.json):
  *
- * - `upload <file|folder>`: PutObject into the local bucket under `ratings/`, through the AWS SDK, the
- *   way `aws s3 cp` uploads to the real bucket; the running instance's trigger starts the next run;
- * - `runs`: the run history (it needs no running instance), with each run's trained/excluded batch
+ * (`upload` moved to local/operate/upload.ts: the same upload, on the twin or the deployed stack, and it
+ * follows the run it starts.)
+ *
+ * - `runs`: the local run history file (it needs no running instance; `reelflow runs` prints it when no
+ *   instance runs and --aws is not given, local/operate/runs.ts), with each run's trained/excluded batch
  *   counts from its lineage, then a line per interrupted run (killed before it recorded an end): where it
  *   stopped and its artifacts (the running instance's bucket, else the local `runs/<runId>/` folder);
  * - `alarm`: DescribeAlarms / SetAlarmState on the running instance's CloudWatch JSON API, like
  *   `aws cloudwatch describe-alarms` / `set-alarm-state`.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { Upload } from '@aws-sdk/lib-storage';
 import { rollbackAlarmNames } from '../pipeline/names';
 import { EXIT, UsageError, type ParsedArgs } from './cli-args';
-import { selectRatingFiles, uploadKey } from './data-files';
 import { DEFAULT_HOME, homeLayout, runningInstance, type InstanceState } from './home';
 import { bucketReader, describeInterrupted, formatRuns, readBatchCounts, readRuns } from './run-history';
 import { localS3Client } from './services/s3-client';
@@ -32,38 +30,6 @@ function instance(args: ParsedArgs): InstanceState {
   const state = runningInstance(layout);
   if (!state) throw new NotRunningError(layout.root);
   return state;
-}
-
-export async function uploadCommand(args: ParsedArgs): Promise<number> {
-  const [path, ...extra] = args.positionals;
-  if (!path || extra.length > 0)
-    throw new UsageError('upload takes one file or folder: npm run upload -- <file>');
-  const state = instance(args);
-  const { files } = await selectRatingFiles(path);
-  const s3 = localS3Client(state.s3Endpoint);
-  const now = new Date();
-  try {
-    for (const [i, file] of files.entries()) {
-      const key = uploadKey(file, path, now, files.length > 1 ? i : undefined);
-      const size = (await stat(file)).size;
-      // lib-storage streams the file (multipart above 5 MiB), as `aws s3 cp` does with large files.
-      await new Upload({
-        client: s3,
-        params: { Bucket: state.bucket, Key: key, Body: createReadStream(file) },
-      }).done();
-      process.stdout.write(
-        `uploaded ${file} as s3://${state.bucket}/${key} (${(size / 1024 / 1024).toFixed(1)} MiB)\n`,
-      );
-    }
-  } finally {
-    s3.destroy();
-  }
-  process.stdout.write(
-    files.length > 1
-      ? 'each upload starts a run; the pipeline supersedes the ones still waiting (see the npm start terminal)\n'
-      : 'the running reelflow starts a run now: follow it in the npm start terminal, then npm run runs\n',
-  );
-  return EXIT.ok;
 }
 
 export async function runsCommand(args: ParsedArgs): Promise<number> {

@@ -281,7 +281,7 @@ describe('fault matrix: SIGKILL of reelflow start in each phase, with the API po
       const file = join(home, `batch-${index}-${name.split(' ')[0]}.csv`);
       writeFileSync(file, batch(index));
       const printedFrom = child.output().length;
-      const upload = run(['upload', file, '--home', home]);
+      const upload = run(['upload', file, '--home', home, '--no-follow']);
       await exitWithin(upload, 30_000, 'reelflow upload');
       const key = /as s3:\/\/[^/]+\/(ratings\/\S+)/.exec(upload.output())?.[1];
       if (!key || upload.process.exitCode !== 0) throw new Error(`upload failed:\n${upload.output()}`);
