@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../local/home';
 import { PROGRESS_FILE, readRuns, type RunProgress } from '../../local/run-history';
 
-jest.setTimeout(30_000);
+// Generous: the children compile and start on a shared, possibly busy machine; nothing here measures speed.
+jest.setTimeout(150_000);
 
 /** The Node.js 22 the npm scripts use (a real binary: the PID spawned is the process that runs). */
 const NODE = join(PROJECT_ROOT, 'node_modules', '.bin', 'node');
@@ -102,11 +103,11 @@ describe('a run killed with SIGKILL', () => {
     const runId = await until(
       'the started line',
       first,
-      15_000,
+      45_000,
       () => readJsonLines(historyFile).find((l) => l.event === 'started')?.runId,
     );
     // past Prepare (the lineage is written), inside the training
-    await until('the run training', first, 15_000, () => {
+    await until('the run training', first, 45_000, () => {
       const progress = readProgress(join(home, 'runs', runId, PROGRESS_FILE));
       return progress?.stage === 'Retrain' && progress.state?.startsWith('Train') ? progress : undefined;
     });
@@ -125,7 +126,7 @@ describe('a run killed with SIGKILL', () => {
 
     // AND the next start lists it with its artifacts, and the sample batch as untrained
     const second = startReelflow(home);
-    const untrained = await until('the untrained line', second, 15_000, () =>
+    const untrained = await until('the untrained line', second, 45_000, () =>
       second
         .output()
         .split('\n')
