@@ -26,14 +26,22 @@
  * epoch metrics divide by 91,000 for 90,570 rows); here the last batch is simply smaller and
  * averaged over its own rows, and the metrics cover each example exactly once.
  *
- * Speed: parameters and optimizer state are Float32Arrays, the gradient lives in a small per-batch
- * buffer indexed by "slot" (one slot per distinct feature of the batch), the loops walk the CSR
- * arrays directly and nothing is allocated per example.
+ * Speed (issue 11): every one-hot example (two distinct columns, both 1, as Prepare writes them) takes
+ * the special case ŷ = w0 + w1ᵤ + w1ₘ + ⟨vᵤ, vₘ⟩, whose factor gradients are g·vₘ and g·vᵤ; other rows
+ * take the general formula. Both feed the same per-batch gradient slots (one per distinct feature of
+ * the batch); the step then updates each slot's linear weight and factor row in place and clears its
+ * gradient. The factor rows' dot product and gradient, and Adam on them, run as WebAssembly SIMD
+ * kernels (`simd.ts`) over one memory holding the factors, their moments and the slots. Parameters
+ * and optimizer state are float32, gradients and arithmetic float64, with the same expressions in the
+ * same order as before, so the model is the one the scalar general trainer (bench/reference/fm.ts,
+ * kept as the reference) gives, to float rounding (bit-identical in the tests and the bench);
+ * bench/fm.bench.ts measures the speed ratio, test/core/fm/train-equivalence.test.ts the agreement.
  */
 import { z } from 'zod';
 import { ConfigError, fmSchema, formatIssues, type FmHyperparameters } from '../config';
 import { Rng } from '../random';
 import { fmLogit } from './artifact';
+import { createFmSimdKernels, type FmSimdKernels } from './simd';
 import type { FmModel, SparseExamples } from '../types';
 
 /**
@@ -99,7 +107,7 @@ const trainingSchema = fmSchema
   })
   .strict();
 
-type Optimizer = 'adam' | 'sgd' | 'adagrad';
+export type Optimizer = 'adam' | 'sgd' | 'adagrad';
 
 /** One parameter group (w0, w1 or v) with its optimizer state. */
 interface ParamGroup {
@@ -131,31 +139,28 @@ export function trainFm(
   const classifier = p.predictor_type === 'binary_classifier';
   const batchSize = p.mini_batch_size;
 
-  const rng = new Rng(opts.seed);
-  const w0 = new Float32Array(1);
-  const w1 = new Float32Array(dim);
-  const v = new Float32Array(dim * nf);
-  w0[0] = rng.normal() * p.bias_init_sigma;
-  for (let i = 0; i < dim; i++) w1[i] = rng.normal() * p.linear_init_sigma;
-  for (let i = 0; i < v.length; i++) v[i] = rng.normal() * p.factors_init_sigma;
-
-  const bias = paramGroup(w0, p.optimizer, p.bias_lr, p.bias_wd);
-  const linear = paramGroup(w1, p.optimizer, p.linear_lr, p.linear_wd);
-  const factors = paramGroup(v, p.optimizer, p.factors_lr, p.factors_wd);
-
-  // Per-batch gradient buffers, one slot per distinct feature of the batch.
-  const { rowPtr, cols, vals, label } = data;
+  const { rowPtr } = data;
   let maxBatchNnz = 0;
   for (let start = 0; start < data.length; start += batchSize) {
     const end = Math.min(start + batchSize, data.length);
     maxBatchNnz = Math.max(maxBatchNnz, rowPtr[end] - rowPtr[start]);
   }
-  const slotOf = new Int32Array(dim).fill(-1);
-  const slotFeature = new Int32Array(Math.max(1, maxBatchNnz));
-  const gradLinear = new Float64Array(Math.max(1, maxBatchNnz));
-  const gradFactors = new Float64Array(Math.max(1, maxBatchNnz) * nf);
-  const sums = new Float64Array(nf);
-  const gradBias = new Float64Array(1);
+  const batch = new BatchGradient(dim, nf, Math.max(1, maxBatchNnz), p.optimizer, classifier);
+  const { v, stride } = batch;
+
+  const rng = new Rng(opts.seed);
+  const w0 = new Float32Array(1);
+  const w1 = new Float32Array(dim);
+  w0[0] = rng.normal() * p.bias_init_sigma;
+  for (let i = 0; i < dim; i++) w1[i] = rng.normal() * p.linear_init_sigma;
+  for (let j = 0; j < dim; j++) {
+    for (let f = 0; f < nf; f++) v[j * stride + f] = rng.normal() * p.factors_init_sigma;
+  }
+
+  const bias = paramGroup(w0, p.optimizer, p.bias_lr, p.bias_wd);
+  const linear = paramGroup(w1, p.optimizer, p.linear_lr, p.linear_wd);
+  const factors = { lr: p.factors_lr, wd: p.factors_wd };
+  const oneHot = oneHotRows(data);
 
   const started = performance.now();
   let step = 0;
@@ -167,66 +172,10 @@ export function trainFm(
     acc.reset();
     for (let start = 0; start < data.length; start += batchSize) {
       const end = Math.min(start + batchSize, data.length);
-      const scale = 1 / (end - start);
-      let slots = 0;
-      let gBias = 0;
-
-      for (let r = start; r < end; r++) {
-        const a = rowPtr[r];
-        const b = rowPtr[r + 1];
-        // Forward: linear part, per-factor sums and the squared terms.
-        let linearPart = w0[0];
-        let squares = 0;
-        for (let f = 0; f < nf; f++) sums[f] = 0;
-        for (let e = a; e < b; e++) {
-          const j = cols[e];
-          const x = vals[e];
-          linearPart += w1[j] * x;
-          const base = j * nf;
-          for (let f = 0; f < nf; f++) {
-            const t = v[base + f] * x;
-            sums[f] += t;
-            squares += t * t;
-          }
-        }
-        let pairwise = 0;
-        for (let f = 0; f < nf; f++) pairwise += sums[f] * sums[f];
-        const yhat = linearPart + 0.5 * (pairwise - squares);
-        const y = label[r];
-        const g = (classifier ? sigmoid(yhat) - y : yhat - y) * scale;
-        acc.add(yhat, y);
-
-        // Backward: accumulate into the batch's slots.
-        gBias += g;
-        for (let e = a; e < b; e++) {
-          const j = cols[e];
-          const x = vals[e];
-          let slot = slotOf[j];
-          if (slot < 0) {
-            slot = slots++;
-            slotOf[j] = slot;
-            slotFeature[slot] = j;
-          }
-          const gx = g * x;
-          gradLinear[slot] += gx;
-          const base = j * nf;
-          const gBase = slot * nf;
-          for (let f = 0; f < nf; f++) gradFactors[gBase + f] += gx * (sums[f] - v[base + f] * x);
-        }
-      }
-
+      batch.accumulate(data, oneHot, start, end, w0[0], w1, acc);
       step++;
       const correction = p.optimizer === 'adam' ? adamCorrection(step) : 1;
-      gradBias[0] = gBias;
-      updateRow(bias, p.optimizer, 0, gradBias, 0, 1, correction);
-      for (let slot = 0; slot < slots; slot++) {
-        const j = slotFeature[slot];
-        updateRow(linear, p.optimizer, j, gradLinear, slot, 1, correction);
-        updateRow(factors, p.optimizer, j * nf, gradFactors, slot * nf, nf, correction);
-        gradLinear[slot] = 0;
-        gradFactors.fill(0, slot * nf, slot * nf + nf);
-        slotOf[j] = -1;
-      }
+      batch.apply(bias, linear, factors, correction);
     }
 
     lastTrain = acc.metrics();
@@ -245,11 +194,285 @@ export function trainFm(
     });
   }
 
-  const model: FmModel = { featureDim: dim, numFactors: nf, w0: w0[0], w1, v };
+  const model: FmModel = { featureDim: dim, numFactors: nf, w0: w0[0], w1, v: batch.factors() };
   const test = opts.test
     ? fmMetrics(p.predictor_type, scoreFm(model, opts.test), opts.test.label)
     : undefined;
   return { model, metrics: { train: lastTrain, ...(test ? { test } : {}) } };
+}
+
+/**
+ * Per row, whether it is one-hot in the special case's sense: exactly two entries, distinct columns,
+ * both values 1 (then ½[(Σv)² − Σv²] is the dot product of the two factor rows).
+ */
+function oneHotRows(data: SparseExamples): Uint8Array {
+  const { rowPtr, cols, vals } = data;
+  const out = new Uint8Array(data.length);
+  for (let r = 0; r < data.length; r++) {
+    const a = rowPtr[r];
+    out[r] = rowPtr[r + 1] - a === 2 && vals[a] === 1 && vals[a + 1] === 1 && cols[a] !== cols[a + 1] ? 1 : 0;
+  }
+  return out;
+}
+
+/**
+ * The factors with their optimizer state, and the gradient of one mini-batch with one slot per
+ * distinct feature of the batch (`slotOf` maps a feature to its slot, -1 when absent), averaged over
+ * the batch's rows; `apply` updates exactly those rows (lazy updates) and leaves the slots empty.
+ *
+ * The factor rows, their moments, the slots' factor gradients and the slots' features live in the
+ * SIMD kernels' memory, each factor row padded to an even `stride` with zeros that stay zero.
+ */
+class BatchGradient {
+  /** Factor rows, `stride` float32s each (the first `nf` are the factors). */
+  readonly v: Float32Array;
+  readonly stride: number;
+  private readonly kernels: FmSimdKernels;
+  private readonly s1: Float32Array;
+  private readonly s2: Float32Array;
+  private readonly slotOf: Int32Array;
+  private readonly slotFeature: Int32Array;
+  private readonly gradLinear: Float64Array;
+  private readonly gradFactors: Float64Array;
+  private readonly sums: Float64Array;
+  private readonly gradScalar = new Float64Array(1);
+  private readonly vAt: number;
+  private readonly s1At: number;
+  private readonly s2At: number;
+  private readonly gradAt: number;
+  private readonly featureAt: number;
+  private slots = 0;
+  private gradBias = 0;
+
+  constructor(
+    private readonly dim: number,
+    private readonly nf: number,
+    maxSlots: number,
+    private readonly optimizer: Optimizer,
+    private readonly classifier: boolean,
+  ) {
+    const stride = (this.stride = nf + (nf % 2));
+    const rows = dim * stride * 4;
+    const align = (n: number) => Math.ceil(n / 16) * 16;
+    this.vAt = 0;
+    this.s1At = align(rows);
+    this.s2At = this.s1At + align(rows);
+    this.gradAt = this.s2At + align(rows);
+    this.featureAt = this.gradAt + align(maxSlots * stride * 8);
+    this.kernels = createFmSimdKernels(this.featureAt + maxSlots * 4);
+    const { buffer } = this.kernels.memory;
+    this.v = new Float32Array(buffer, this.vAt, dim * stride);
+    this.s1 = new Float32Array(buffer, this.s1At, dim * stride);
+    this.s2 = new Float32Array(buffer, this.s2At, dim * stride);
+    this.gradFactors = new Float64Array(buffer, this.gradAt, maxSlots * stride);
+    this.slotFeature = new Int32Array(buffer, this.featureAt, maxSlots);
+    this.slotOf = new Int32Array(dim).fill(-1);
+    this.gradLinear = new Float64Array(maxSlots);
+    this.sums = new Float64Array(nf);
+  }
+
+  /** The factors as the model stores them: `nf` per feature, unpadded. */
+  factors(): Float32Array {
+    const { v, dim, nf, stride } = this;
+    if (stride === nf) return v.slice();
+    const out = new Float32Array(dim * nf);
+    for (let j = 0; j < dim; j++) out.set(v.subarray(j * stride, j * stride + nf), j * nf);
+    return out;
+  }
+
+  /** Forward and backward over rows [start, end) with the parameters as they are. */
+  accumulate(
+    data: SparseExamples,
+    oneHot: Uint8Array,
+    start: number,
+    end: number,
+    w0: number,
+    w1: Float32Array,
+    acc: MetricAccumulator,
+  ): void {
+    const { rowPtr, cols, vals, label } = data;
+    const { slotOf, slotFeature, gradLinear, gradFactors, sums, nf, stride, classifier, v } = this;
+    const { dot, axpy2 } = this.kernels;
+    const rowBytes = stride * 4;
+    const gradBytes = stride * 8;
+    const { vAt, gradAt } = this;
+    const scale = 1 / (end - start);
+    let slots = this.slots;
+    let gBias = 0;
+
+    for (let r = start; r < end; r++) {
+      const a = rowPtr[r];
+      const y = label[r];
+      if (oneHot[r] === 1) {
+        const ja = cols[a];
+        const jb = cols[a + 1];
+        const va = vAt + ja * rowBytes;
+        const vb = vAt + jb * rowBytes;
+        const yhat = w0 + w1[ja] + w1[jb] + dot(va, vb, stride);
+        let g: number;
+        if (classifier) {
+          const e = Math.exp(-Math.abs(yhat));
+          g = (yhat >= 0 ? 1 / (1 + e) : e / (1 + e)) - y;
+          acc.addLogit(yhat, y, e);
+        } else {
+          g = yhat - y;
+          acc.add(yhat, y);
+        }
+        g *= scale;
+        gBias += g;
+
+        let sa = slotOf[ja];
+        if (sa < 0) {
+          sa = slots++;
+          slotOf[ja] = sa;
+          slotFeature[sa] = ja;
+        }
+        let sb = slotOf[jb];
+        if (sb < 0) {
+          sb = slots++;
+          slotOf[jb] = sb;
+          slotFeature[sb] = jb;
+        }
+        gradLinear[sa] += g;
+        gradLinear[sb] += g;
+        axpy2(gradAt + sa * gradBytes, gradAt + sb * gradBytes, va, vb, g, stride);
+        continue;
+      }
+
+      // The general formula, for rows that are not one-hot.
+      const b = rowPtr[r + 1];
+      let linearPart = w0;
+      let squares = 0;
+      for (let f = 0; f < nf; f++) sums[f] = 0;
+      for (let e = a; e < b; e++) {
+        const j = cols[e];
+        const x = vals[e];
+        linearPart += w1[j] * x;
+        const base = j * stride;
+        for (let f = 0; f < nf; f++) {
+          const t = v[base + f] * x;
+          sums[f] += t;
+          squares += t * t;
+        }
+      }
+      let pairwise = 0;
+      for (let f = 0; f < nf; f++) pairwise += sums[f] * sums[f];
+      const yhat = linearPart + 0.5 * (pairwise - squares);
+      const g = (classifier ? sigmoid(yhat) - y : yhat - y) * scale;
+      acc.add(yhat, y);
+      gBias += g;
+      for (let e = a; e < b; e++) {
+        const j = cols[e];
+        const x = vals[e];
+        let slot = slotOf[j];
+        if (slot < 0) {
+          slot = slots++;
+          slotOf[j] = slot;
+          slotFeature[slot] = j;
+        }
+        const gx = g * x;
+        gradLinear[slot] += gx;
+        const base = j * stride;
+        const gBase = slot * stride;
+        for (let f = 0; f < nf; f++) gradFactors[gBase + f] += gx * (sums[f] - v[base + f] * x);
+      }
+    }
+    this.slots = slots;
+    this.gradBias += gBias;
+  }
+
+  /** One optimizer step on w0 and on the rows of the batch's features; empties the slots. */
+  apply(
+    bias: ParamGroup,
+    linear: ParamGroup,
+    factors: { readonly lr: number; readonly wd: number },
+    correction: number,
+  ): void {
+    const { slotOf, slotFeature, optimizer, stride } = this;
+    const slots = this.slots;
+    this.gradScalar[0] = this.gradBias;
+    updateRows(optimizer, bias, this.gradScalar, 1, 1, ZERO_FEATURE, 1, correction);
+    updateRows(optimizer, linear, this.gradLinear, slots, 1, slotFeature, 1, correction);
+    if (optimizer === 'adam') {
+      const { vAt, s1At, s2At, gradAt, featureAt } = this;
+      this.kernels.adam(
+        vAt,
+        s1At,
+        s2At,
+        gradAt,
+        featureAt,
+        slots,
+        stride,
+        factors.lr * correction,
+        factors.wd,
+      );
+    } else {
+      const group = { w: this.v, s1: this.s1, s2: this.s2, ...factors };
+      updateRows(optimizer, group, this.gradFactors, slots, stride, slotFeature, stride, correction);
+    }
+    for (let slot = 0; slot < slots; slot++) slotOf[slotFeature[slot]] = -1;
+    this.slots = 0;
+    this.gradBias = 0;
+  }
+}
+
+const ZERO_FEATURE = new Int32Array(1);
+
+/**
+ * One optimizer step on `count` rows of `len` parameters: row `s` of `grad` (then cleared) updates
+ * the parameters from `rowOf[s] · stride`. The same arithmetic, in float64, as MXNet's sparse
+ * optimizers (see the module doc); one loop per optimizer so each stays monomorphic.
+ */
+function updateRows(
+  optimizer: Optimizer,
+  group: ParamGroup,
+  grad: Float64Array,
+  count: number,
+  len: number,
+  rowOf: Int32Array,
+  stride: number,
+  correction: number,
+): void {
+  const { w, s1, s2, wd } = group;
+  if (optimizer === 'adam') {
+    const lr = group.lr * correction;
+    for (let s = 0; s < count; s++) {
+      const offset = rowOf[s] * stride;
+      const gOffset = s * len;
+      for (let i = 0; i < len; i++) {
+        const k = offset + i;
+        const g = grad[gOffset + i] + wd * w[k];
+        grad[gOffset + i] = 0;
+        const m = (s1[k] = ADAM_BETA1 * s1[k] + (1 - ADAM_BETA1) * g);
+        const sq = (s2[k] = ADAM_BETA2 * s2[k] + (1 - ADAM_BETA2) * g * g);
+        w[k] -= (lr * m) / (Math.sqrt(sq) + ADAM_EPSILON);
+      }
+    }
+  } else if (optimizer === 'adagrad') {
+    const lr = group.lr;
+    for (let s = 0; s < count; s++) {
+      const offset = rowOf[s] * stride;
+      const gOffset = s * len;
+      for (let i = 0; i < len; i++) {
+        const k = offset + i;
+        const g = grad[gOffset + i];
+        grad[gOffset + i] = 0;
+        const h = (s1[k] += g * g);
+        w[k] -= lr * (g / Math.sqrt(h + ADAGRAD_EPSILON) + wd * w[k]);
+      }
+    }
+  } else {
+    const lr = group.lr;
+    for (let s = 0; s < count; s++) {
+      const offset = rowOf[s] * stride;
+      const gOffset = s * len;
+      for (let i = 0; i < len; i++) {
+        const k = offset + i;
+        w[k] -= lr * (grad[gOffset + i] + wd * w[k]);
+        grad[gOffset + i] = 0;
+      }
+    }
+  }
 }
 
 /**
@@ -293,7 +516,7 @@ export function fmMetrics(
 }
 
 /** Running confusion counts / losses over one pass, allocation-free per example. */
-class MetricAccumulator {
+export class MetricAccumulator {
   private n = 0;
   private lossSum = 0;
   private tp = 0;
@@ -324,6 +547,19 @@ class MetricAccumulator {
     }
   }
 
+  /** `add` for a classifier's logit when e^−|ŷ| is already known (the trainer's sigmoid needs it too). */
+  addLogit(yhat: number, y: number, expNegAbs: number): void {
+    this.n++;
+    this.lossSum += Math.max(yhat, 0) - yhat * y + Math.log1p(expNegAbs);
+    const predicted = yhat > 0;
+    const actual = y >= 0.5;
+    if (predicted) {
+      if (actual) this.tp++;
+      else this.fp++;
+    } else if (actual) this.fn++;
+    else this.tn++;
+  }
+
   meanLoss(): number {
     return this.n ? this.lossSum / this.n : 0;
   }
@@ -341,13 +577,13 @@ class MetricAccumulator {
   }
 }
 
-function validateHyperparameters(hp: FmTrainingHyperparameters): z.infer<typeof trainingSchema> {
+export function validateHyperparameters(hp: FmTrainingHyperparameters): z.infer<typeof trainingSchema> {
   const result = trainingSchema.safeParse(hp);
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues, 'HyperParameters'));
   return result.data;
 }
 
-function validateExamples(data: SparseExamples, p: FmTrainingHyperparameters, what: string): void {
+export function validateExamples(data: SparseExamples, p: FmTrainingHyperparameters, what: string): void {
   const { rowPtr, cols, vals, label, length } = data;
   if (data.featureDim !== p.feature_dim) {
     throw new FmTrainingError(
@@ -402,44 +638,7 @@ function adamCorrection(t: number): number {
   return Math.sqrt(1 - Math.pow(ADAM_BETA2, t)) / (1 - Math.pow(ADAM_BETA1, t));
 }
 
-/** Updates `len` parameters of `group` from `offset` with the gradient at `grad[gOffset..]`. */
-function updateRow(
-  group: ParamGroup,
-  optimizer: Optimizer,
-  offset: number,
-  grad: Float64Array,
-  gOffset: number,
-  len: number,
-  correction: number,
-): void {
-  const { w, s1, s2, wd } = group;
-  if (optimizer === 'adam') {
-    const lr = group.lr * correction;
-    for (let i = 0; i < len; i++) {
-      const k = offset + i;
-      const g = grad[gOffset + i] + wd * w[k];
-      const m = (s1[k] = ADAM_BETA1 * s1[k] + (1 - ADAM_BETA1) * g);
-      const s = (s2[k] = ADAM_BETA2 * s2[k] + (1 - ADAM_BETA2) * g * g);
-      w[k] -= (lr * m) / (Math.sqrt(s) + ADAM_EPSILON);
-    }
-  } else if (optimizer === 'adagrad') {
-    const lr = group.lr;
-    for (let i = 0; i < len; i++) {
-      const k = offset + i;
-      const g = grad[gOffset + i];
-      const h = (s1[k] += g * g);
-      w[k] -= lr * (g / Math.sqrt(h + ADAGRAD_EPSILON) + wd * w[k]);
-    }
-  } else {
-    const lr = group.lr;
-    for (let i = 0; i < len; i++) {
-      const k = offset + i;
-      w[k] -= lr * (grad[gOffset + i] + wd * w[k]);
-    }
-  }
-}
-
-function sigmoid(z: number): number {
+export function sigmoid(z: number): number {
   if (z >= 0) return 1 / (1 + Math.exp(-z));
   const e = Math.exp(z);
   return e / (1 + e);
