@@ -4,15 +4,24 @@
  *
  * Semantics follow faiss: `INNER_PRODUCT` ranks by ⟨q, x⟩ (largest first) and reports the inner
  * product; `L2` ranks by squared Euclidean distance (smallest first) and reports it squared. Results
- * are exact (every row is scored, in double precision); equal scores are broken by the smaller row
- * index, so results never depend on timing or platform.
+ * are exact (every score that ranks or is reported is computed in double precision, as a plain loop
+ * would); equal scores are broken by the smaller row index, so results never depend on timing or platform.
  *
- * Speed without native code (faiss-node cannot be installed offline, see tooling.md §5): scores are
- * computed in register tiles of 4 queries × 2 rows, over row blocks that stay in cache while every
- * query group passes over them; each query keeps a bounded heap of its k best (a row only touches
- * the heap when it beats the current k-th), and only the final k are sorted. L2 uses the same
- * kernel through ‖q − x‖² = ‖q‖² + ‖x‖² − 2⟨q, x⟩ with the row norms cached per index.
+ * Speed without native code (faiss-node cannot be installed offline, see tooling.md §5): WebAssembly
+ * SIMD kernels (wasm.ts) score register tiles of 4 queries × 8 rows, over row blocks that stay in cache
+ * while a chunk of queries passes over them.
+ * - Inner product: the kernel scores in float32 (4 lanes) and flags the rows that may beat their
+ *   query's current k-th score, by a proven error bound; only those are rescored exactly (double,
+ *   d ascending, the brute force's own sum) and offered to the query's heap. Inputs large enough to
+ *   overflow float32 go to the exact kernel instead.
+ * - L2: an exact float64 kernel (2 lanes) through ‖q − x‖² = ‖q‖² + ‖x‖² − 2⟨q, x⟩, with the row
+ *   norms cached per index.
+ * Each query keeps a bounded heap of its k best, and only the final k are sorted. The packed rows
+ * (float32 for inner products, float64 for L2) are built on an index's first search and cached with
+ * its vectors array.
  */
+
+import { createMemory, packRows, QUERY_TILE, ROW_GROUP, searchKernels, type SearchKernels } from './wasm';
 
 export type KnnMetric = 'INNER_PRODUCT' | 'L2';
 
@@ -50,8 +59,14 @@ export class KnnSearchError extends Error {
 
 export const KNN_METRICS: readonly KnnMetric[] = ['INNER_PRODUCT', 'L2'];
 
-/** Rows per cache block: 512 rows of 65 floats is 130 KiB, inside a typical L2 cache. */
+/** Rows per kernel call: 512 rows of 64 dims in float32 is 128 KiB, inside a typical L2 cache. */
 const ROW_BLOCK = 512;
+/** Queries copied into wasm memory at a time (a multiple of the kernel's query tile). */
+const QUERY_CHUNK = 64;
+/** wasm32 memories stop at 4 GiB; keep clear of it. */
+const MAX_WASM_BYTES = 2 ** 31;
+/** Bound on |q|·|x|·dim under which no float32 product or partial sum can overflow. */
+const FLOAT32_SAFE = 2 ** 100;
 
 /** Squared row norms per vectors array, computed once per index (L2 only). */
 const normCache = new WeakMap<Float32Array, Float64Array>();
@@ -82,8 +97,8 @@ export function buildKnnIndex(
 /**
  * The `k` best rows of the index for each of `nQueries` row-major queries, best first (IP: largest
  * inner product; L2: smallest squared distance), ties to the smaller row. `k` larger than the index
- * returns every row. Working memory is about nQueries × k × 24 bytes: search very large query sets
- * (all users of a big catalogue) in chunks.
+ * returns every row. Working memory is about nQueries × k × 24 bytes (search very large query sets in
+ * chunks), plus, per index, a packed copy of its rows (the same size for inner products, twice for L2).
  */
 export function knnSearch(
   index: KnnIndex,
@@ -106,13 +121,18 @@ export function knnSearch(
 
   const kk = Math.min(k, count);
   const heaps = new Heaps(nQueries, kk);
-  if (kk > 0) {
-    const norms = metric === 'L2' ? rowNorms(vectors, count, dim) : undefined;
-    for (let r0 = 0; r0 < count; r0 += ROW_BLOCK) {
-      const r1 = Math.min(r0 + ROW_BLOCK, count);
-      let q = 0;
-      for (; q + 4 <= nQueries; q += 4) scoreBlock4(vectors, queries, dim, q, r0, r1, norms, heaps);
-      for (; q < nQueries; q++) scoreBlock1(vectors, queries, dim, q, r0, r1, norms, heaps);
+  if (kk > 0 && nQueries > 0) {
+    if (metric === 'L2') {
+      const norms = rowNorms(vectors, count, dim);
+      scanExact(packedIndex(vectors, count, dim, 'f64'), count, queries, nQueries, norms, heaps);
+    } else {
+      const packed = packedIndex(vectors, count, dim, 'f32');
+      // The float32 filter needs sums that cannot overflow float32 (2^128): else the exact kernel.
+      if (packed.maxAbs * maxAbs(queries) * dim < FLOAT32_SAFE) {
+        scanInnerProduct(packed, index, queries, nQueries, heaps);
+      } else {
+        scanExact(packedIndex(vectors, count, dim, 'f64'), count, queries, nQueries, undefined, heaps);
+      }
     }
   }
 
@@ -225,141 +245,212 @@ function worse(sa: number, ra: number, sb: number, rb: number): boolean {
 }
 
 /**
- * Scores 4 queries (q..q+3) against rows r0..r1, two rows at a time: 8 accumulators, each loaded
- * value used 2 or 4 times. IP: score = ⟨q,x⟩; L2: score = 2⟨q,x⟩ − ‖x‖².
+ * An index's rows packed for one wasm kernel, with the kernel's scratch behind them in the same memory:
+ * float32 in groups of 8 rows for inner products (the filter), float64 in groups of 4 for L2 (exact).
  */
-function scoreBlock4(
-  x: Float32Array,
-  queries: Float32Array,
-  dim: number,
-  q: number,
-  r0: number,
-  r1: number,
-  norms: Float64Array | undefined,
-  heaps: Heaps,
-): void {
-  const o0 = q * dim;
-  const o1 = o0 + dim;
-  const o2 = o1 + dim;
-  const o3 = o2 + dim;
-  const th = heaps.threshold;
-  let r = r0;
-  for (; r + 2 <= r1; r += 2) {
-    const xa = r * dim;
-    const xb = xa + dim;
-    let a0 = 0;
-    let a1 = 0;
-    let a2 = 0;
-    let a3 = 0;
-    let b0 = 0;
-    let b1 = 0;
-    let b2 = 0;
-    let b3 = 0;
-    for (let d = 0; d < dim; d++) {
-      const va = x[xa + d];
-      const vb = x[xb + d];
-      const q0 = queries[o0 + d];
-      const q1 = queries[o1 + d];
-      const q2 = queries[o2 + d];
-      const q3 = queries[o3 + d];
-      a0 += q0 * va;
-      b0 += q0 * vb;
-      a1 += q1 * va;
-      b1 += q1 * vb;
-      a2 += q2 * va;
-      b2 += q2 * vb;
-      a3 += q3 * va;
-      b3 += q3 * vb;
-    }
-    if (norms) {
-      const na = norms[r];
-      const nb = norms[r + 1];
-      a0 = 2 * a0 - na;
-      a1 = 2 * a1 - na;
-      a2 = 2 * a2 - na;
-      a3 = 2 * a3 - na;
-      b0 = 2 * b0 - nb;
-      b1 = 2 * b1 - nb;
-      b2 = 2 * b2 - nb;
-      b3 = 2 * b3 - nb;
-    }
-    if (a0 > th[q]) heaps.push(q, r, a0);
-    if (b0 > th[q]) heaps.push(q, r + 1, b0);
-    if (a1 > th[q + 1]) heaps.push(q + 1, r, a1);
-    if (b1 > th[q + 1]) heaps.push(q + 1, r + 1, b1);
-    if (a2 > th[q + 2]) heaps.push(q + 2, r, a2);
-    if (b2 > th[q + 2]) heaps.push(q + 2, r + 1, b2);
-    if (a3 > th[q + 3]) heaps.push(q + 3, r, a3);
-    if (b3 > th[q + 3]) heaps.push(q + 3, r + 1, b3);
-  }
-  if (r < r1) {
-    for (let j = 0; j < 4; j++) scoreRow(x, queries, dim, q + j, r, norms, heaps);
-  }
+interface PackedIndex {
+  readonly kernels: SearchKernels;
+  readonly groups: number;
+  readonly group: number;
+  readonly dim: number;
+  /** Byte offsets in the kernels' memory. */
+  readonly at: {
+    readonly queries: number;
+    readonly scores: number;
+    readonly th: number;
+    readonly flags: number;
+  };
+  readonly queryChunk: Float32Array | Float64Array;
+  readonly scores: Float32Array | Float64Array;
+  readonly th: Float32Array;
+  readonly flags: Uint8Array;
+  /** Largest row norm ‖x‖ per row block (inner products only: the filter's error bound). */
+  readonly blockNorm: Float64Array;
+  /** Largest |value| of the rows. */
+  readonly maxAbs: number;
 }
 
-/** One query against rows r0..r1, four rows at a time (independent sums for instruction-level parallelism). */
-function scoreBlock1(
-  x: Float32Array,
-  queries: Float32Array,
+/** Packed rows per vectors array and precision, built on an index's first search. */
+const packCache = {
+  f32: new WeakMap<Float32Array, PackedIndex>(),
+  f64: new WeakMap<Float32Array, PackedIndex>(),
+};
+
+function packedIndex(
+  vectors: Float32Array,
+  count: number,
   dim: number,
-  q: number,
-  r0: number,
-  r1: number,
-  norms: Float64Array | undefined,
-  heaps: Heaps,
-): void {
-  const qo = q * dim;
-  const th = heaps.threshold;
-  let r = r0;
-  for (; r + 4 <= r1; r += 4) {
-    const xa = r * dim;
-    const xb = xa + dim;
-    const xc = xb + dim;
-    const xd = xc + dim;
-    let a = 0;
-    let b = 0;
-    let c = 0;
-    let e = 0;
-    for (let d = 0; d < dim; d++) {
-      const v = queries[qo + d];
-      a += v * x[xa + d];
-      b += v * x[xb + d];
-      c += v * x[xc + d];
-      e += v * x[xd + d];
-    }
-    if (norms) {
-      a = 2 * a - norms[r];
-      b = 2 * b - norms[r + 1];
-      c = 2 * c - norms[r + 2];
-      e = 2 * e - norms[r + 3];
-    }
-    if (a > th[q]) heaps.push(q, r, a);
-    if (b > th[q]) heaps.push(q, r + 1, b);
-    if (c > th[q]) heaps.push(q, r + 2, c);
-    if (e > th[q]) heaps.push(q, r + 3, e);
+  precision: 'f32' | 'f64',
+): PackedIndex {
+  const group = ROW_GROUP[precision];
+  const groups = Math.ceil(count / group);
+  const cached = packCache[precision].get(vectors);
+  if (cached && cached.groups === groups && cached.dim === dim) return cached;
+  const elem = precision === 'f32' ? 4 : 8;
+  const rowBytes = groups * group * dim * elem;
+  const at = {
+    queries: rowBytes,
+    scores: rowBytes + QUERY_CHUNK * dim * elem,
+    th: rowBytes + QUERY_CHUNK * (dim + ROW_BLOCK) * elem,
+    flags: rowBytes + QUERY_CHUNK * (dim + ROW_BLOCK) * elem + QUERY_CHUNK * 4,
+  };
+  const flagCount = QUERY_CHUNK * (ROW_BLOCK / ROW_GROUP.f32);
+  const total = at.flags + flagCount;
+  if (total > MAX_WASM_BYTES) {
+    throw new KnnSearchError(
+      `an index of ${count} rows × ${dim} dims needs ${total} bytes of wasm memory; at most ${MAX_WASM_BYTES}`,
+    );
   }
-  for (; r < r1; r++) scoreRow(x, queries, dim, q, r, norms, heaps);
+  const memory = createMemory(total);
+  const Floats = precision === 'f32' ? Float32Array : Float64Array;
+  packRows(vectors, count, dim, new Floats(memory.buffer, 0, groups * group * dim), group);
+  const blockNorm = new Float64Array(Math.ceil(count / ROW_BLOCK));
+  if (precision === 'f32') {
+    for (let r = 0; r < count; r++) {
+      let s = 0;
+      for (let d = 0, o = r * dim; d < dim; d++) s += vectors[o + d] * vectors[o + d];
+      const b = Math.floor(r / ROW_BLOCK);
+      blockNorm[b] = Math.max(blockNorm[b], Math.sqrt(s));
+    }
+  }
+  const packed: PackedIndex = {
+    kernels: searchKernels(memory),
+    groups,
+    group,
+    dim,
+    at,
+    queryChunk: new Floats(memory.buffer, at.queries, QUERY_CHUNK * dim),
+    scores: new Floats(memory.buffer, at.scores, QUERY_CHUNK * ROW_BLOCK),
+    th: new Float32Array(memory.buffer, at.th, QUERY_CHUNK),
+    flags: new Uint8Array(memory.buffer, at.flags, flagCount),
+    blockNorm,
+    maxAbs: maxAbs(vectors),
+  };
+  packCache[precision].set(vectors, packed);
+  return packed;
 }
 
 /**
- * One query against one row. Every kernel sums q[d]·x[d] in the same order (d ascending, in double),
- * so a (query, row) pair gets the bit-identical score whichever kernel or batch position scores it.
+ * Inner products: the float32 kernel scores a row block for a chunk of queries and flags the tiles
+ * holding a possible candidate; each flagged score is rescored exactly (double, d ascending, as the
+ * brute force does) and offered to the heap. Nothing is missed: a float32 dot product of d terms is
+ * within γ·‖q‖·‖x‖ of the exact one (γ = d·u / (1 − d·u), u = 2⁻²⁴; Higham, Accuracy and Stability
+ * of Numerical Algorithms, §3.1), so a row whose exact score beats the threshold t has a float32
+ * score above t − γ‖q‖·max‖x‖, the filter's bound (doubled for the rounding of the bound itself).
+ * Thresholds only rise, so the bound passed with the kernel call stays safe for the whole block.
+ * The caller keeps float32 from overflowing (|q|·|x|·d < 2^100); underflow costs at most d·2⁻¹⁴⁹,
+ * inside the bound's 1e-30 margin.
  */
-function scoreRow(
-  x: Float32Array,
+function scanInnerProduct(
+  packed: PackedIndex,
+  index: KnnIndex,
   queries: Float32Array,
-  dim: number,
-  q: number,
-  r: number,
+  nQueries: number,
+  heaps: Heaps,
+): void {
+  const { kernels, groups, group, dim, queryChunk, scores, at, flags, th, blockNorm } = packed;
+  const { count, vectors } = index;
+  const threshold = heaps.threshold;
+  const groupsPerBlock = ROW_BLOCK / group;
+  const gamma = (2 * dim * 2 ** -24) / (1 - dim * 2 ** -24);
+  const slack = new Float64Array(QUERY_CHUNK);
+  for (let q0 = 0; q0 < nQueries; q0 += QUERY_CHUNK) {
+    const nq = Math.min(QUERY_CHUNK, nQueries - q0);
+    const tiles = Math.ceil(nq / QUERY_TILE);
+    queryChunk.set(queries.subarray(q0 * dim, (q0 + nq) * dim));
+    queryChunk.fill(0, nq * dim, tiles * QUERY_TILE * dim);
+    for (let j = 0; j < nq; j++) {
+      let s = 0;
+      for (let d = 0, o = (q0 + j) * dim; d < dim; d++) s += queries[o + d] * queries[o + d];
+      slack[j] = gamma * Math.sqrt(s);
+    }
+    for (let g0 = 0, block = 0; g0 < groups; g0 += groupsPerBlock, block++) {
+      const ng = Math.min(groups, g0 + groupsPerBlock) - g0;
+      for (let j = 0; j < nq; j++) {
+        // The bound in float32, rounded down (fround rounds to nearest: step one ulp-ish below).
+        const bound = threshold[q0 + j] - slack[j] * blockNorm[block] - 1e-30;
+        th[j] = bound === -Infinity ? bound : Math.fround(bound - Math.abs(bound) * 2 ** -22);
+      }
+      kernels.filterF32(
+        g0 * group * dim * 4,
+        ng,
+        at.queries,
+        tiles,
+        dim,
+        at.scores,
+        ROW_BLOCK * 4,
+        at.th,
+        at.flags,
+      );
+      for (let t = 0; t < tiles; t++) {
+        const jEnd = Math.min(QUERY_TILE, nq - t * QUERY_TILE);
+        for (let g = 0; g < ng; g++) {
+          const f = (t * ng + g) * QUERY_TILE;
+          for (let j = 0; j < jEnd; j++) {
+            if (flags[f + j] === 0) continue;
+            const qj = t * QUERY_TILE + j;
+            const q = q0 + qj;
+            const r0 = (g0 + g) * group;
+            const o = qj * ROW_BLOCK + g * group;
+            const qo = q * dim;
+            const iEnd = Math.min(group, count - r0);
+            const bound = threshold[q] - slack[qj] * blockNorm[block];
+            for (let i = 0; i < iEnd; i++) {
+              if (scores[o + i] <= bound) continue;
+              const xo = (r0 + i) * dim;
+              let s = 0;
+              for (let d = 0; d < dim; d++) s += queries[qo + d] * vectors[xo + d];
+              if (s > threshold[q]) heaps.push(q, r0 + i, s);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The exact float64 kernel scores a row block for a chunk of queries (bit-identical to a double loop),
+ * and every score above its query's threshold goes to the heap: ⟨q,x⟩, or for L2 (with `norms`)
+ * 2⟨q,x⟩ − ‖x‖².
+ */
+function scanExact(
+  packed: PackedIndex,
+  count: number,
+  queries: Float32Array,
+  nQueries: number,
   norms: Float64Array | undefined,
   heaps: Heaps,
 ): void {
-  const qo = q * dim;
-  const xo = r * dim;
-  let s = 0;
-  for (let d = 0; d < dim; d++) s += queries[qo + d] * x[xo + d];
-  if (norms) s = 2 * s - norms[r];
-  if (s > heaps.threshold[q]) heaps.push(q, r, s);
+  const { kernels, groups, group, dim, queryChunk, scores, at } = packed;
+  const threshold = heaps.threshold;
+  const groupsPerBlock = ROW_BLOCK / group;
+  for (let q0 = 0; q0 < nQueries; q0 += QUERY_CHUNK) {
+    const nq = Math.min(QUERY_CHUNK, nQueries - q0);
+    const tiles = Math.ceil(nq / QUERY_TILE);
+    queryChunk.set(queries.subarray(q0 * dim, (q0 + nq) * dim));
+    queryChunk.fill(0, nq * dim, tiles * QUERY_TILE * dim);
+    for (let g0 = 0; g0 < groups; g0 += groupsPerBlock) {
+      const ng = Math.min(groups, g0 + groupsPerBlock) - g0;
+      const r0 = g0 * group;
+      kernels.exactF64(g0 * group * dim * 8, ng, at.queries, tiles, dim, at.scores, ROW_BLOCK * 8);
+      const rows = Math.min(count - r0, ng * group);
+      for (let j = 0; j < nq; j++) {
+        const q = q0 + j;
+        const o = j * ROW_BLOCK;
+        for (let i = 0; i < rows; i++) {
+          const s = norms ? 2 * scores[o + i] - norms[r0 + i] : scores[o + i];
+          if (s > threshold[q]) heaps.push(q, r0 + i, s);
+        }
+      }
+    }
+  }
+}
+
+function maxAbs(values: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < values.length; i++) m = Math.max(m, Math.abs(values[i]));
+  return m;
 }
 
 function rowNorms(vectors: Float32Array, count: number, dim: number): Float64Array {

@@ -68,7 +68,14 @@ export function parseUserRequest(body: string, contentType: string): number[] {
   return ids.map(toUserId);
 }
 
-/** pre: user ids -> the k-NN request (application/json, two instances per user). */
+/**
+ * pre: user ids -> the k-NN request (application/json, two instances per user).
+ *
+ * Two full scans per user, on purpose: the built-in's documented inference formats (kNN-inference-formats,
+ * core/algorithms/knn.json) take only `features` per instance and answer only predicted_label, labels
+ * and distances per instance, with nothing echoed back and no per-instance pass-through field, so the user
+ * id can only reach post as neighbours of a query of its own (user-tags.ts).
+ */
 export function preprocess(bundle: ServingBundle, body: string, contentType: string): StepOutput {
   const users = parseUserRequest(body, contentType);
   const { factorDim, tagBits } = bundle.manifest;
