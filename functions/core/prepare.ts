@@ -16,16 +16,15 @@
  */
 import { FACTORIZATION_MACHINES, KNN, validateHyperparameters } from './algorithms';
 import { toHyperparameterStrings, type MlConfig } from './config';
-import { encodeFmExamples } from './fm/encode';
+import { encodeFmPacked, unpackExamples, type PackedExamples } from './fm/encode';
 import { DataRejectedError, ingestRatings, type RatingSource, type ValidationReport } from './ingest';
 import { Rng } from './random';
-import { FramedRowEncoder } from './recordio';
 import { oneHotFramedSize, writeOneHotFramed } from './recordio/one-hot';
 import { TAG_BITS } from './serving/user-tags';
-import { ShardedSinkWriter, LineWriter, type ArtifactSink } from './sink';
+import { LineWriter, type ArtifactSink, type ArtifactWriter } from './sink';
 import {
   idMapCsv,
-  splitCsvChunks,
+  splitCsvByteChunks,
   splitRatings,
   SplitError,
   summarizeSplit,
@@ -78,9 +77,6 @@ export interface PrepareRunResult {
   readonly test: SparseExamples;
 }
 
-/** Records handed to the sink between awaits while writing shards. */
-const DRAIN_BYTES = 16 << 20;
-
 /**
  * Runs ingestion, split and encoding and writes the artifacts. Rejected data writes
  * `validation.json` and rethrows the `DataRejectedError`, so nothing is trained on it. Valid rows that
@@ -108,19 +104,21 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PrepareRun
 
   const summary = summarizeSplit(ratings, split);
   onProgress?.({ stage: 'split', detail: `${summary.trainRows} train / ${summary.testRows} test ratings` });
-  await writeChunks(sink, 'split/train.csv', splitCsvChunks(ratings, split.train));
-  await writeChunks(sink, 'split/test.csv', splitCsvChunks(ratings, split.test));
+  await writeChunks(sink, 'split/train.csv', splitCsvByteChunks(ratings, split.train));
+  await writeChunks(sink, 'split/test.csv', splitCsvByteChunks(ratings, split.test));
   await sink.put('id-maps/users.csv', idMapCsv(ratings.users));
   await sink.put('id-maps/movies.csv', idMapCsv(ratings.movies));
 
+  // Each channel is encoded (packed, 8 bytes an example) and written before the next one is encoded.
+  // Writing draws nothing from the rng, so the bytes are those of encoding both channels first.
   const encodeRng = rng.fork();
-  const train = encodeFmExamples(ratings, split.train, config.encoding, encodeRng);
+  const maxBytes = config.encoding.shardMaxBytes;
+  const train = encodeFmPacked(ratings, split.train, config.encoding, encodeRng);
+  const trainFiles = await writePackedExamples(sink, 'train', train, maxBytes);
   // Test negatives avoid the user's training movies too: they are known interactions, not negatives.
-  const test = encodeFmExamples(ratings, split.test, config.encoding, encodeRng, { exclude: split.train });
+  const test = encodeFmPacked(ratings, split.test, config.encoding, encodeRng, { exclude: split.train });
   onProgress?.({ stage: 'encode', detail: `${train.length} train / ${test.length} test examples` });
-
-  const trainFiles = await writeExamples(sink, 'train', train, config.encoding.shardMaxBytes);
-  const testFiles = await writeExamples(sink, 'test', test, config.encoding.shardMaxBytes);
+  const testFiles = await writePackedExamples(sink, 'test', test, maxBytes);
   const testUsers = await writeTransformInput(sink, ratings, split);
   onProgress?.({ stage: 'write', detail: `${trainFiles.length + testFiles.length} recordIO shards` });
 
@@ -133,13 +131,27 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PrepareRun
     ratings: ratings.length,
     split: summary,
     objective: config.encoding.objective,
-    train: { examples: train.length, positives: countPositives(train), files: trainFiles },
-    test: { examples: test.length, positives: countPositives(test), files: testFiles },
+    train: { examples: train.length, positives: countPackedPositives(train), files: trainFiles },
+    test: { examples: test.length, positives: countPackedPositives(test), files: testFiles },
     testUsers,
     hyperparameters: trainingHyperparameters(config, featureDim),
   };
   await putJson(sink, 'manifest.json', manifest);
-  return { manifest, report, ratings, split, train, test };
+  // The CSR form (three times the bytes) is built only for a caller that reads it (training in-process).
+  let trainExamples: SparseExamples | undefined;
+  let testExamples: SparseExamples | undefined;
+  return {
+    manifest,
+    report,
+    ratings,
+    split,
+    get train() {
+      return (trainExamples ??= unpackExamples(train));
+    },
+    get test() {
+      return (testExamples ??= unpackExamples(test));
+    },
+  };
 }
 
 /**
@@ -187,32 +199,6 @@ export function knnFeatureDim(config: MlConfig): number {
   return config.fm.num_factors + 1 + TAG_BITS;
 }
 
-/** Writes sparse examples as recordIO shards under `dir`; resolves to the shard paths. */
-export async function writeExamples(
-  sink: ArtifactSink,
-  dir: string,
-  examples: SparseExamples,
-  maxBytes: number,
-): Promise<string[]> {
-  const writer = new ShardedSinkWriter(sink, dir, maxBytes);
-  const encoder = new FramedRowEncoder();
-  const { rowPtr, cols, vals, label, featureDim } = examples;
-  for (let r = 0; r < examples.length; r++) {
-    const start = rowPtr[r];
-    if (rowPtr[r + 1] - start === 2 && vals[start] === 1 && vals[start + 1] === 1) {
-      // The one-hot case (every row the encoder makes): written in place, no intermediate copy.
-      const a = cols[start];
-      const b = cols[start + 1];
-      const at = writer.claim(oneHotFramedSize(a, b, featureDim));
-      writeOneHotFramed(writer.buffer, writer.view, at, a, b, featureDim, label[r]);
-    } else {
-      writer.add(encoder.sparseRange(cols, vals, start, rowPtr[r + 1], featureDim, label[r]));
-    }
-    if (writer.pendingBytes >= DRAIN_BYTES) await writer.drain();
-  }
-  return writer.close();
-}
-
 /**
  * Users per batch transform record. The transform sends one line per request (SingleRecord), so a line
  * bounds what the pre step sends to k-NN (2 queries a user) whatever MaxPayloadInMB allows; 200 users
@@ -242,26 +228,103 @@ async function writeTransformInput(sink: ArtifactSink, ratings: Ratings, split: 
   return count;
 }
 
-async function writeChunks(sink: ArtifactSink, path: string, chunks: Iterable<string>): Promise<void> {
-  const out = sink.open(path);
-  let parts: string[] = [];
-  let size = 0;
-  for (const chunk of chunks) {
-    parts.push(chunk);
-    size += chunk.length;
-    if (size >= 1 << 20) {
-      await out.write(Buffer.from(parts.join(''), 'utf8'));
-      parts = [];
-      size = 0;
-    }
-  }
-  if (parts.length) await out.write(Buffer.from(parts.join(''), 'utf8'));
+async function writeChunks(sink: ArtifactSink, path: string, chunks: Iterable<Uint8Array>): Promise<void> {
+  const out = new PipelinedWriter(sink.open(path));
+  for (const chunk of chunks) await out.send(chunk);
   await out.end();
 }
 
-function countPositives(examples: SparseExamples): number {
+/**
+ * Hands chunks to an `ArtifactWriter` with one write in flight: `send` waits for the previous write,
+ * not for its own, so the caller fills the next chunk while this one is stored (no idle at each
+ * drain). Every chunk must be a fresh buffer: the sink may hold it until its write resolves.
+ */
+class PipelinedWriter {
+  private inFlight: Promise<void> | undefined;
+
+  constructor(private readonly out: ArtifactWriter) {}
+
+  async send(chunk: Uint8Array): Promise<void> {
+    if (this.inFlight) await this.inFlight;
+    const write = Promise.resolve(this.out.write(chunk));
+    // Rejections surface at the next send or at end; this only keeps Node from calling them unhandled.
+    write.catch(() => undefined);
+    this.inFlight = write;
+  }
+
+  async end(): Promise<void> {
+    const last = this.inFlight;
+    this.inFlight = undefined;
+    if (last) await last;
+    await this.out.end();
+  }
+}
+
+/** Shard chunk size: large enough that a write is one system call, small enough to overlap well. */
+const CHUNK_BYTES = 4 << 20;
+
+/**
+ * Writes packed examples as recordIO shards under `dir`, each row framed in place into the current
+ * chunk; resolves to the shard paths. A shard ends before the record that would take it past
+ * `maxBytes` (a record larger than that alone gets a shard of its own).
+ */
+async function writePackedExamples(
+  sink: ArtifactSink,
+  dir: string,
+  examples: PackedExamples,
+  maxBytes: number,
+): Promise<string[]> {
+  const paths: string[] = [];
+  const { pairs, featureDim } = examples;
+  let out: PipelinedWriter | undefined;
+  let chunk = new Uint8Array(CHUNK_BYTES);
+  let view = new DataView(chunk.buffer);
+  let used = 0;
+  let shardBytes = 0;
+  const flush = async (): Promise<void> => {
+    if (used === 0) return;
+    await out!.send(chunk.subarray(0, used));
+    chunk = new Uint8Array(CHUNK_BYTES);
+    view = new DataView(chunk.buffer);
+    used = 0;
+  };
+  for (let r = 0; r < examples.length; r++) {
+    const a = pairs[2 * r];
+    const word = pairs[2 * r + 1];
+    const b = word & 0x7fffffff;
+    const size = oneHotFramedSize(a, b, featureDim);
+    if (shardBytes > 0 && shardBytes + size > maxBytes) {
+      await flush();
+      await out!.end();
+      out = undefined;
+    }
+    if (!out) {
+      const path = `${dir}/part-${String(paths.length).padStart(5, '0')}.recordio`;
+      paths.push(path);
+      out = new PipelinedWriter(sink.open(path));
+      shardBytes = 0;
+    }
+    if (used + size > chunk.length) {
+      await flush();
+      if (size > chunk.length) {
+        chunk = new Uint8Array(size);
+        view = new DataView(chunk.buffer);
+      }
+    }
+    writeOneHotFramed(chunk, view, used, a, b, featureDim, word >>> 31);
+    used += size;
+    shardBytes += size;
+  }
+  if (out) {
+    await flush();
+    await out.end();
+  }
+  return paths;
+}
+
+function countPackedPositives(examples: PackedExamples): number {
   let n = 0;
-  for (let i = 0; i < examples.length; i++) if (examples.label[i] > 0.5) n++;
+  for (let i = 0; i < examples.length; i++) n += examples.pairs[2 * i + 1] >>> 31;
   return n;
 }
 

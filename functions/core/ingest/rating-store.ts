@@ -61,6 +61,21 @@ export class RatingStore {
     this.slots = new Int32Array(2 ** Math.ceil(Math.log2(2 * entries + 1)));
   }
 
+  /**
+   * Makes room for `expectedEntries` in total (columns and table), when that is more than there is:
+   * one copy now instead of repeated growth later. Capped like the constructor's pre-size.
+   */
+  reserve(expectedEntries: number): void {
+    const entries = Math.min(expectedEntries, MAX_PRESIZED_ENTRIES);
+    if (entries <= this.key.length) return;
+    this.key = grow(this.key, entries);
+    this.rating = grow(this.rating, entries);
+    this.timestamp = grow(this.timestamp, entries);
+    this.source = grow(this.source, entries);
+    const slots = 2 ** Math.ceil(Math.log2(2 * entries + 1));
+    if (slots > this.slots!.length) this.rehash(slots);
+  }
+
   add(userId: number, movieId: number, rating: number, timestamp: number, source: number): void {
     const u = this.users.intern(userId);
     const m = this.movies.intern(movieId);
