@@ -103,9 +103,12 @@ export async function recommend(
   }
 }
 
+/** Built once per container: a TextDecoder keeps no state between `decode` calls without `stream`. */
+const UTF8 = new TextDecoder();
+
 /** The first JSON line of the post container's answer (one line per requested user). */
 export function parseServed(body: Uint8Array): z.infer<typeof servedSchema> {
-  const text = new TextDecoder().decode(body);
+  const text = UTF8.decode(body);
   const line = text.split('\n').find((l) => l.trim() !== '');
   if (line === undefined) throw new MalformedEndpointResponseError('empty response');
   let value: unknown;

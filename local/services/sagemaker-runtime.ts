@@ -25,7 +25,9 @@ export function startSageMakerRuntime(sagemaker: LocalSageMaker, port = 0): Prom
 
 async function handle(req: IncomingMessage, res: ServerResponse, sagemaker: LocalSageMaker): Promise<void> {
   const body = await readBody(req);
-  const match = INVOCATIONS.exec(new URL(req.url ?? '/', 'http://localhost').pathname);
+  const url = req.url ?? '/';
+  const query = url.indexOf('?');
+  const match = INVOCATIONS.exec(query === -1 ? url : url.slice(0, query));
   if (req.method !== 'POST' || !match) {
     sendError(res, 404, 'UnknownOperationException', `no InvokeEndpoint route for ${req.method} ${req.url}`);
     return;
