@@ -221,6 +221,19 @@ describe('fault matrix: SIGKILL of reelflow start in each phase, with the API po
     children.push(c);
     return c;
   };
+  /**
+   * Starts again on the same port (the poller's URL). While no process listened, another process on this
+   * machine (a parallel test, an outgoing connection) may have taken it: the child then exits with "port
+   * ... is in use", and it is started again after a second, up to 5 times.
+   */
+  const restart = async (): Promise<Child> => {
+    for (let attempt = 1; ; attempt++) {
+      const c = start();
+      while (c.process.exitCode === null && !/API\s+http:\/\//.test(c.output())) await sleep(100);
+      if (c.process.exitCode === null || attempt === 5 || !/ is in use/.test(c.output())) return c;
+      await sleep(1_000);
+    }
+  };
   const url = () => `http://127.0.0.1:${port}/recommendEndpoint?user_id=${USER}`;
   const lastServed = () => [...answers].reverse().find((a) => a.status === 200)?.version;
   const waitServing = (what: string, c: Child, ms: number): Promise<string> => {
@@ -303,7 +316,7 @@ describe('fault matrix: SIGKILL of reelflow start in each phase, with the API po
       await kill(killed);
       expect(killed.process.signalCode).toBe('SIGKILL');
       killedRuns.add(runId);
-      child = start();
+      child = await restart();
       const after = await waitServing('the API after the restart', child, 60_000);
       inWindow = false;
 
