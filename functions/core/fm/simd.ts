@@ -11,6 +11,7 @@
  * build, and the encoder is a few dozen lines. Every row is `stride` float32s with `stride` even (the
  * trainer pads factor rows with zeros, which stay zero under every update).
  */
+import { section, sleb, uleb, wasmName } from '../wasm-bytes';
 
 /**
  * The slice of the WebAssembly JS API used here: Node has it built in, the project's TypeScript libs
@@ -62,34 +63,9 @@ const I32 = 0x7f;
 const F64 = 0x7c;
 const V128 = 0x7b;
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
-
 const f64Bytes = (x: number): number[] => [...new Uint8Array(new Float64Array([x]).buffer)];
-const str = (s: string): number[] => [...uleb(s.length), ...Buffer.from(s, 'utf8')];
+const str = wasmName;
 const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
 
 // Instructions (opcode bytes); memory access is unaligned-safe, align hints are the natural ones.
 const get = (i: number) => [0x20, ...uleb(i)];

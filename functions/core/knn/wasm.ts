@@ -10,6 +10,7 @@
  * lane sums one (query, row) pair for d ascending. The search uses the float32 kernel as a filter and
  * the float64 one (exact) for L2; the benchmark uses the float32 kernel as its GEMM reference.
  */
+import { section, sleb, uleb, wasmName } from '../wasm-bytes';
 
 /**
  * The slice of the WebAssembly JS API used here. Node has it built in, but the project's TypeScript libs
@@ -64,38 +65,6 @@ const SIMD = {
   v128And: 0x4e,
   anyTrue: 0x53,
 } as const;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
-
-function name(s: string): number[] {
-  return [...uleb(s.length), ...Array.from(Buffer.from(s, 'utf8'))];
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
 
 /** A function body under construction: locals by name, instructions appended in order. */
 export class WasmFunction {
@@ -186,11 +155,11 @@ export function compileWasm(functions: readonly WasmFunction[]): WasmModule {
   const bytes = [
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, [...uleb(types.length), ...types.flat()]),
-    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 0x01]),
+    ...section(2, [1, ...wasmName('env'), ...wasmName('memory'), 0x02, 0x00, 0x01]),
     ...section(3, [...uleb(functions.length), ...functions.flatMap((_, i) => uleb(i))]),
     ...section(7, [
       ...uleb(functions.length),
-      ...functions.flatMap((f, i) => [...name(f.exportName), 0, ...uleb(i)]),
+      ...functions.flatMap((f, i) => [...wasmName(f.exportName), 0, ...uleb(i)]),
     ]),
     ...section(10, [...uleb(functions.length), ...functions.flatMap((f) => f.encode())]),
   ];
