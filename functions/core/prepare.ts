@@ -19,7 +19,7 @@ import { toHyperparameterStrings, type MlConfig } from './config';
 import { encodeFmPacked, unpackExamples, type PackedExamples } from './fm/encode';
 import { DataRejectedError, ingestRatings, type RatingSource, type ValidationReport } from './ingest';
 import { Rng } from './random';
-import { oneHotFramedSize, writeOneHotFramed } from './recordio/one-hot';
+import { OneHotFramer } from './recordio/one-hot';
 import { TAG_BITS } from './serving/user-tags';
 import { LineWriter, type ArtifactSink, type ArtifactWriter } from './sink';
 import {
@@ -104,22 +104,33 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PrepareRun
 
   const summary = summarizeSplit(ratings, split);
   onProgress?.({ stage: 'split', detail: `${summary.trainRows} train / ${summary.testRows} test ratings` });
-  await writeChunks(sink, 'split/train.csv', splitCsvByteChunks(ratings, split.train));
-  await writeChunks(sink, 'split/test.csv', splitCsvByteChunks(ratings, split.test));
-  await sink.put('id-maps/users.csv', idMapCsv(ratings.users));
-  await sink.put('id-maps/movies.csv', idMapCsv(ratings.movies));
 
-  // Each channel is encoded (packed, 8 bytes an example) and written before the next one is encoded.
-  // Writing draws nothing from the rng, so the bytes are those of encoding both channels first.
+  // Both channels are encoded (packed, 8 bytes an example) before anything is written, train first:
+  // they draw from one rng in this order, so the bytes are those of encoding them one after the other.
+  // Holding both costs the test channel's share (~0.26 GB at 32 M rows; that Prepare peaks at ~2.2 GB
+  // RSS, bench/core.bench.ts --large) and lets every artifact be written at once below.
   const encodeRng = rng.fork();
-  const maxBytes = config.encoding.shardMaxBytes;
   const train = encodeFmPacked(ratings, split.train, config.encoding, encodeRng);
-  const trainFiles = await writePackedExamples(sink, 'train', train, maxBytes);
   // Test negatives avoid the user's training movies too: they are known interactions, not negatives.
   const test = encodeFmPacked(ratings, split.test, config.encoding, encodeRng, { exclude: split.train });
   onProgress?.({ stage: 'encode', detail: `${train.length} train / ${test.length} test examples` });
-  const testFiles = await writePackedExamples(sink, 'test', test, maxBytes);
-  const testUsers = await writeTransformInput(sink, ratings, split);
+
+  // Then three writers run at once, each writing its files in order: the split CSVs with the id maps
+  // and the transform input, the train shards, and the test shards. While one chunk is being
+  // stored (by the OS, or an upload) the thread frames another file's next chunk, so the writes of
+  // ~4 GB at 10 M rows overlap each other and the framing instead of following one another.
+  const maxBytes = config.encoding.shardMaxBytes;
+  const [testUsers, trainFiles, testFiles] = await allInOrder([
+    (async () => {
+      await writeChunks(sink, 'split/train.csv', splitCsvByteChunks(ratings, split.train));
+      await writeChunks(sink, 'split/test.csv', splitCsvByteChunks(ratings, split.test));
+      await sink.put('id-maps/users.csv', idMapCsv(ratings.users));
+      await sink.put('id-maps/movies.csv', idMapCsv(ratings.movies));
+      return writeTransformInput(sink, ratings, split);
+    })(),
+    writePackedExamples(sink, 'train', train, maxBytes),
+    writePackedExamples(sink, 'test', test, maxBytes),
+  ] as const);
   onProgress?.({ stage: 'write', detail: `${trainFiles.length + testFiles.length} recordIO shards` });
 
   const featureDim = ratings.users.size + ratings.movies.size;
@@ -228,6 +239,20 @@ async function writeTransformInput(sink: ArtifactSink, ratings: Ratings, split: 
   return count;
 }
 
+/**
+ * `Promise.all` that waits for every task to settle and then throws the error of the first failed
+ * task in the listed order (not the first in time): with a full disk every writer fails, and the
+ * report names the same file on every run.
+ */
+async function allInOrder<T extends readonly unknown[]>(tasks: {
+  readonly [K in keyof T]: Promise<T[K]>;
+}): Promise<T> {
+  const settled = await Promise.allSettled(tasks);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
 async function writeChunks(sink: ArtifactSink, path: string, chunks: Iterable<Uint8Array>): Promise<void> {
   const out = new PipelinedWriter(sink.open(path));
   for (const chunk of chunks) await out.send(chunk);
@@ -237,12 +262,17 @@ async function writeChunks(sink: ArtifactSink, path: string, chunks: Iterable<Ui
 /**
  * Hands chunks to an `ArtifactWriter` with one write in flight: `send` waits for the previous write,
  * not for its own, so the caller fills the next chunk while this one is stored (no idle at each
- * drain). Every chunk must be a fresh buffer: the sink may hold it until its write resolves.
+ * drain). A chunk stays the sink's until its write resolved: when `send` returns, the chunk sent
+ * before it is free again if the writer `releasesChunks`, and must never be touched otherwise.
  */
 class PipelinedWriter {
   private inFlight: Promise<void> | undefined;
 
   constructor(private readonly out: ArtifactWriter) {}
+
+  get releasesChunks(): boolean {
+    return this.out.releasesChunks === true;
+  }
 
   async send(chunk: Uint8Array): Promise<void> {
     if (this.inFlight) await this.inFlight;
@@ -264,6 +294,30 @@ class PipelinedWriter {
 const CHUNK_BYTES = 4 << 20;
 
 /**
+ * The chunks a channel's shards are framed into: two buffers taken in turn when the writer releases
+ * chunks (one is being written while the other fills: no fresh 4 MB with its page faults and garbage
+ * per chunk), a fresh buffer per chunk otherwise. One-hot rows are under 100 bytes, so a row always
+ * fits an empty chunk.
+ */
+class ChunkBuffers {
+  private spare: Uint8Array | undefined;
+  bytes: Uint8Array = new Uint8Array(CHUNK_BYTES);
+  words = new Uint32Array(this.bytes.buffer);
+
+  /** Sends `bytes[0, used)` through `out` and makes `bytes` a buffer free to fill. */
+  async send(out: PipelinedWriter, used: number): Promise<void> {
+    const sent = this.bytes;
+    await out.send(sent.subarray(0, used));
+    // `send` returned: the chunk sent before `sent` is written (free if the writer releases chunks);
+    // `sent` is the sink's until the next send, or the shard's end.
+    const free = this.spare;
+    this.spare = out.releasesChunks ? sent : undefined;
+    this.bytes = free ?? new Uint8Array(CHUNK_BYTES);
+    this.words = new Uint32Array(this.bytes.buffer);
+  }
+}
+
+/**
  * Writes packed examples as recordIO shards under `dir`, each row framed in place into the current
  * chunk; resolves to the shard paths. A shard ends before the record that would take it past
  * `maxBytes` (a record larger than that alone gets a shard of its own).
@@ -276,25 +330,19 @@ async function writePackedExamples(
 ): Promise<string[]> {
   const paths: string[] = [];
   const { pairs, featureDim } = examples;
+  const framer = new OneHotFramer(featureDim);
+  const chunk = new ChunkBuffers();
   let out: PipelinedWriter | undefined;
-  let chunk = new Uint8Array(CHUNK_BYTES);
-  let view = new DataView(chunk.buffer);
   let used = 0;
   let shardBytes = 0;
-  const flush = async (): Promise<void> => {
-    if (used === 0) return;
-    await out!.send(chunk.subarray(0, used));
-    chunk = new Uint8Array(CHUNK_BYTES);
-    view = new DataView(chunk.buffer);
-    used = 0;
-  };
   for (let r = 0; r < examples.length; r++) {
     const a = pairs[2 * r];
     const word = pairs[2 * r + 1];
     const b = word & 0x7fffffff;
-    const size = oneHotFramedSize(a, b, featureDim);
+    const size = framer.size(a, b);
     if (shardBytes > 0 && shardBytes + size > maxBytes) {
-      await flush();
+      if (used > 0) await chunk.send(out!, used);
+      used = 0;
       await out!.end();
       out = undefined;
     }
@@ -304,19 +352,15 @@ async function writePackedExamples(
       out = new PipelinedWriter(sink.open(path));
       shardBytes = 0;
     }
-    if (used + size > chunk.length) {
-      await flush();
-      if (size > chunk.length) {
-        chunk = new Uint8Array(size);
-        view = new DataView(chunk.buffer);
-      }
+    if (used + size > CHUNK_BYTES) {
+      await chunk.send(out, used);
+      used = 0;
     }
-    writeOneHotFramed(chunk, view, used, a, b, featureDim, word >>> 31);
-    used += size;
+    used = framer.write(chunk.bytes, chunk.words, used, a, b, word >>> 31);
     shardBytes += size;
   }
   if (out) {
-    await flush();
+    if (used > 0) await chunk.send(out, used);
     await out.end();
   }
   return paths;

@@ -14,6 +14,12 @@ export interface ArtifactWriter {
   write(chunk: Uint8Array): Promise<void>;
   /** Finishes the file; resolves when it is stored. */
   end(): Promise<void>;
+  /**
+   * True when the writer is done with a chunk once its `write` resolved, so the caller may refill that
+   * buffer (a folder's files: the bytes are in the OS by then). Otherwise (e.g. an S3 upload, which
+   * gathers chunks into parts) every chunk must be a fresh buffer.
+   */
+  readonly releasesChunks?: boolean;
 }
 
 /** Stores a run's artifacts under relative paths such as `train/part-00000.recordio`. */
@@ -134,10 +140,12 @@ async function ensureParent(file: string): Promise<void> {
 
 /**
  * Streams into one file. Every stream error is kept and fails the next `write`/`end`, including one
- * that happens while a write waits for `drain` (the wait ends on `error` and `close` too), so a full
- * disk never leaves a truncated file behind a successful run.
+ * that happens while a write waits for its bytes to be written (the wait ends on `error` and `close`
+ * too), so a full disk never leaves a truncated file behind a successful run.
  */
 class FileArtifactWriter implements ArtifactWriter {
+  /** Each write resolves once its bytes are in the OS: the chunk is free then. */
+  readonly releasesChunks = true;
   private stream?: WriteStream;
   private readonly ready: Promise<void>;
   private failure?: Error;
@@ -159,19 +167,26 @@ class FileArtifactWriter implements ArtifactWriter {
 
   async write(chunk: Uint8Array): Promise<void> {
     const stream = await this.open();
-    if (stream.write(chunk)) return;
+    if (stream.destroyed)
+      throw (this.failure ??= new FileIoError(this.file, 'the file was closed', 'cannot write'));
     await new Promise<void>((resolve, reject) => {
+      let settled = false;
       const done = (): void => {
-        stream.off('drain', done);
+        if (settled) return;
+        settled = true;
         stream.off('error', done);
         stream.off('close', done);
         if (this.failure) reject(this.failure);
         else resolve();
       };
-      stream.on('drain', done);
+      // The callback runs once the chunk is written (or failed); an error or a close before it also
+      // ends the wait, with the failure kept by the 'error' listener.
+      stream.write(chunk, (error) => {
+        if (error) this.failure ??= new FileIoError(this.file, error, 'cannot write');
+        done();
+      });
       stream.on('error', done);
       stream.on('close', done);
-      if (this.failure || stream.destroyed) done();
     });
   }
 
@@ -264,7 +279,9 @@ export class ShardedSinkWriter {
 
   /** Copies one framed record into the current shard. */
   add(framed: Uint8Array): void {
-    this.buffer.set(framed, this.claim(framed.length));
+    // Claim first: claiming may seal the chunk and start a new one, which `buffer` then returns.
+    const at = this.claim(framed.length);
+    this.buffer.set(framed, at);
   }
 
   /**

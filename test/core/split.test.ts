@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { Rng } from '../../functions/core/random';
 import { parseMlConfig, type SplitConfig } from '../../functions/core/config';
 import { bufferSource, ingestRatings } from '../../functions/core/ingest';
 import { idMapFromIds } from '../../functions/core/ingest/id-map';
@@ -70,6 +71,48 @@ const randomRatings = fc
   });
 
 describe('splitRatings: temporal-per-user', () => {
+  it('holds out the same ratings as ordering each user by a comparator sort would', () => {
+    // The split as first written: each user's positions sorted with TypedArray#sort and a comparator
+    // on (timestamp, seeded tie rank of the movie). The product's merge sort must pick the same rows.
+    const comparatorSplit = (ratings: Ratings, cfg: SplitConfig, seed: number): Uint32Array => {
+      const tie = new Uint32Array(ratings.movies.size).map((_, m) => m);
+      new Rng(seed).shuffle(tie);
+      const order = (a: number, b: number): number =>
+        ratings.timestamp[a] - ratings.timestamp[b] || tie[ratings.movie[a]] - tie[ratings.movie[b]];
+      const test: number[] = [];
+      for (const positions of byUser(ratings, Uint32Array.from(ratings.user.keys())).values()) {
+        const sorted = Uint32Array.from(positions).sort(order);
+        const held = heldOutCount(sorted.length, cfg);
+        test.push(...sorted.subarray(sorted.length - held));
+      }
+      return Uint32Array.from(test).sort();
+    };
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 400 }), fc.integer({ min: 1, max: 6 })), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        (users, seed) => {
+          const rows: Row[] = [];
+          const rng = new Rng(seed);
+          users.forEach(([n, spread], u) => {
+            // Few distinct timestamps: long runs of ties, broken by the movie's tie rank.
+            for (let m = 0; m < n; m++) rows.push([u + 1, m + 1, 4, 1000 + rng.int(spread * 3)]);
+          });
+          rows.push([99, 1, 4, 0], [99, 2, 4, 1]);
+          const ratings = makeRatings(rows);
+          const cfg = splitCfg({ minUserRatings: 2, testShare: 0.37 });
+          expect(Array.from(splitRatings(ratings, cfg, seed).test)).toEqual(
+            Array.from(comparatorSplit(ratings, cfg, seed)),
+          );
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('holds out each eligible user latest ratings, never an earlier one than a kept one', () => {
     fc.assert(
       fc.property(
