@@ -28,20 +28,23 @@
  *
  * Speed (issue 11): every one-hot example (two distinct columns, both 1, as Prepare writes them) takes
  * the special case ŷ = w0 + w1ᵤ + w1ₘ + ⟨vᵤ, vₘ⟩, whose factor gradients are g·vₘ and g·vᵤ; other rows
- * take the general formula. Both feed the same per-batch gradient slots (one per distinct feature of
- * the batch); the step then updates each slot's linear weight and factor row in place and clears its
- * gradient. The factor rows' dot product and gradient, and Adam on them, run as WebAssembly SIMD
- * kernels (`simd.ts`) over one memory holding the factors, their moments and the slots. Parameters
- * and optimizer state are float32, gradients and arithmetic float64, with the same expressions in the
- * same order as before, so the model is the one the scalar general trainer (bench/reference/fm.ts,
- * kept as the reference) gives, to float rounding (bit-identical in the tests and the bench);
- * bench/fm.bench.ts measures the speed ratio, test/core/fm/train-equivalence.test.ts the agreement.
+ * take the general formula here in JavaScript. Both feed the same per-batch gradient slots (one per
+ * distinct feature of the batch). The one-hot rows of a batch and the Adam step on its slots run in
+ * WebAssembly (`simd.ts`: two calls per batch, nothing per example in JavaScript), over one memory
+ * holding the parameters, their Adam moments, the batch and the slots. The factor rows' arithmetic
+ * there is float32 SIMD (the reference's is float64, rounded at the store); logits, metrics, w0 and
+ * the linear weights keep the reference's float64 expressions. So the model is the one the scalar
+ * general trainer (bench/reference/fm.ts, kept as the reference) gives, to float32 rounding:
+ * test/core/fm/train-equivalence.test.ts bounds the difference (1e-3 relative; the roundings add
+ * up with the steps, so bench/fm.bench.ts allows 5e-3 for its longer trainings), and the bench
+ * measures the speed ratio and checks the same test accuracy and AUC. SGD and AdaGrad (not the
+ * built-in's default) update in JavaScript, in float64.
  */
 import { z } from 'zod';
 import { ConfigError, fmSchema, formatIssues, type FmHyperparameters } from '../config';
 import { Rng } from '../random';
 import { fmLogit } from './artifact';
-import { createFmSimdKernels, type FmSimdKernels } from './simd';
+import { createFmSimdKernels, type FmKernelLayout, type FmSimdKernels } from './simd';
 import type { FmModel, SparseExamples } from '../types';
 
 /**
@@ -145,22 +148,24 @@ export function trainFm(
     const end = Math.min(start + batchSize, data.length);
     maxBatchNnz = Math.max(maxBatchNnz, rowPtr[end] - rowPtr[start]);
   }
-  const batch = new BatchGradient(dim, nf, Math.max(1, maxBatchNnz), p.optimizer, classifier);
-  const { v, stride } = batch;
+  const maxRows = Math.min(batchSize, data.length);
+  const batch = new BatchGradient(dim, nf, maxRows, Math.max(1, maxBatchNnz), p.optimizer, classifier);
+  const { params, rowFloats } = batch;
+  const w1 = batch.linear.w;
 
   const rng = new Rng(opts.seed);
   const w0 = new Float32Array(1);
-  const w1 = new Float32Array(dim);
   w0[0] = rng.normal() * p.bias_init_sigma;
   for (let i = 0; i < dim; i++) w1[i] = rng.normal() * p.linear_init_sigma;
   for (let j = 0; j < dim; j++) {
-    for (let f = 0; f < nf; f++) v[j * stride + f] = rng.normal() * p.factors_init_sigma;
+    for (let f = 0; f < nf; f++) params[j * rowFloats + f] = rng.normal() * p.factors_init_sigma;
   }
 
   const bias = paramGroup(w0, p.optimizer, p.bias_lr, p.bias_wd);
-  const linear = paramGroup(w1, p.optimizer, p.linear_lr, p.linear_wd);
+  const linear = { ...batch.linear, lr: p.linear_lr, wd: p.linear_wd };
   const factors = { lr: p.factors_lr, wd: p.factors_wd };
   const oneHot = oneHotRows(data);
+  const general = generalRows(oneHot);
 
   const started = performance.now();
   let step = 0;
@@ -170,9 +175,10 @@ export function trainFm(
   for (let epoch = 0; epoch < p.epochs; epoch++) {
     const epochStart = performance.now();
     acc.reset();
+    let next = 0;
     for (let start = 0; start < data.length; start += batchSize) {
       const end = Math.min(start + batchSize, data.length);
-      batch.accumulate(data, oneHot, start, end, w0[0], w1, acc);
+      next = batch.accumulate(data, oneHot, general, next, start, end, w0[0], acc);
       step++;
       const correction = p.optimizer === 'adam' ? adamCorrection(step) : 1;
       batch.apply(bias, linear, factors, correction);
@@ -194,11 +200,20 @@ export function trainFm(
     });
   }
 
-  const model: FmModel = { featureDim: dim, numFactors: nf, w0: w0[0], w1, v: batch.factors() };
+  const model: FmModel = { featureDim: dim, numFactors: nf, w0: w0[0], w1: w1.slice(), v: batch.factors() };
   const test = opts.test
     ? fmMetrics(p.predictor_type, scoreFm(model, opts.test), opts.test.label)
     : undefined;
   return { model, metrics: { train: lastTrain, ...(test ? { test } : {}) } };
+}
+
+/** The rows that are not one-hot, in order. */
+function generalRows(oneHot: Uint8Array): Uint32Array {
+  let count = 0;
+  for (let r = 0; r < oneHot.length; r++) count += 1 - oneHot[r];
+  const out = new Uint32Array(count);
+  for (let r = 0, k = 0; r < oneHot.length; r++) if (oneHot[r] === 0) out[k++] = r;
+  return out;
 }
 
 /**
@@ -216,169 +231,192 @@ function oneHotRows(data: SparseExamples): Uint8Array {
 }
 
 /**
- * The factors with their optimizer state, and the gradient of one mini-batch with one slot per
+ * The parameters with their optimizer state, and the gradient of one mini-batch with one slot per
  * distinct feature of the batch (`slotOf` maps a feature to its slot, -1 when absent), averaged over
  * the batch's rows; `apply` updates exactly those rows (lazy updates) and leaves the slots empty.
  *
- * The factor rows, their moments, the slots' factor gradients and the slots' features live in the
- * SIMD kernels' memory, each factor row padded to an even `stride` with zeros that stay zero.
+ * Everything the kernels touch lives in their memory (`FmKernelLayout`): the parameter rows
+ * (factors, then their two Adam moments, each padded to a multiple of eight float32s with zeros that
+ * stay zero), the linear weights and their moments, the batch's rows and the slots. Per batch the
+ * kernels' `batch` takes the one-hot rows, this class the others (the general formula) into the
+ * same slots.
  */
 class BatchGradient {
-  /** Factor rows, `stride` float32s each (the first `nf` are the factors). */
-  readonly v: Float32Array;
+  /** Parameter rows, `rowFloats` float32s each: factors at 0, Adam's moments at `stride`, `2·stride`. */
+  readonly params: Float32Array;
+  /** Linear weights and their optimizer state (Adam's moments, or AdaGrad's history in `s1`). */
+  readonly linear: { readonly w: Float32Array; readonly s1: Float32Array; readonly s2: Float32Array };
+  /** float32s per block of a parameter row (num_factors rounded up to a multiple of 8). */
   readonly stride: number;
+  readonly rowFloats: number;
   private readonly kernels: FmSimdKernels;
-  private readonly s1: Float32Array;
-  private readonly s2: Float32Array;
+  private readonly flags: Uint8Array;
+  private readonly batchRowPtr: Uint32Array;
+  private readonly batchCols: Uint32Array;
+  private readonly batchLabel: Float32Array;
   private readonly slotOf: Int32Array;
   private readonly slotFeature: Int32Array;
   private readonly gradLinear: Float64Array;
-  private readonly gradFactors: Float64Array;
+  private readonly gradFactors: Float32Array;
+  private readonly statsF64: Float64Array;
+  private readonly statsI32: Int32Array;
   private readonly sums: Float64Array;
   private readonly gradScalar = new Float64Array(1);
-  private readonly vAt: number;
-  private readonly s1At: number;
-  private readonly s2At: number;
-  private readonly gradAt: number;
-  private readonly featureAt: number;
   private slots = 0;
   private gradBias = 0;
 
   constructor(
     private readonly dim: number,
     private readonly nf: number,
+    maxRows: number,
     maxSlots: number,
     private readonly optimizer: Optimizer,
     private readonly classifier: boolean,
   ) {
-    const stride = (this.stride = nf + (nf % 2));
-    const rows = dim * stride * 4;
-    const align = (n: number) => Math.ceil(n / 16) * 16;
-    this.vAt = 0;
-    this.s1At = align(rows);
-    this.s2At = this.s1At + align(rows);
-    this.gradAt = this.s2At + align(rows);
-    this.featureAt = this.gradAt + align(maxSlots * stride * 8);
-    this.kernels = createFmSimdKernels(this.featureAt + maxSlots * 4);
+    const stride = (this.stride = Math.ceil(nf / 8) * 8);
+    const rowFloats = (this.rowFloats = 3 * stride);
+    let bytes = 0;
+    const take = (n: number) => {
+      const at = bytes;
+      bytes += Math.ceil(n / 16) * 16;
+      return at;
+    };
+    const layout: FmKernelLayout = {
+      params: take(dim * rowFloats * 4),
+      rowBytes: rowFloats * 4,
+      vecBytes: stride * 4,
+      classifier: classifier ? 1 : 0,
+      w1: take(dim * 4),
+      w1m: take(dim * 4),
+      w1q: take(dim * 4),
+      slotOf: take(dim * 4),
+      slotFeature: take(maxSlots * 4),
+      gradLinear: take(maxSlots * 8),
+      grad: take(maxSlots * stride * 4),
+      stats: take(32),
+      out: take(maxRows * 8),
+      pairs: take(maxRows * 8),
+      rowPtr: take((maxRows + 1) * 4),
+      cols: take(maxSlots * 4),
+      label: take(maxRows * 4),
+      flags: take(maxRows),
+    };
+    this.kernels = createFmSimdKernels(bytes, layout);
     const { buffer } = this.kernels.memory;
-    this.v = new Float32Array(buffer, this.vAt, dim * stride);
-    this.s1 = new Float32Array(buffer, this.s1At, dim * stride);
-    this.s2 = new Float32Array(buffer, this.s2At, dim * stride);
-    this.gradFactors = new Float64Array(buffer, this.gradAt, maxSlots * stride);
-    this.slotFeature = new Int32Array(buffer, this.featureAt, maxSlots);
-    this.slotOf = new Int32Array(dim).fill(-1);
-    this.gradLinear = new Float64Array(maxSlots);
+    this.params = new Float32Array(buffer, layout.params, dim * rowFloats);
+    this.linear = {
+      w: new Float32Array(buffer, layout.w1, dim),
+      s1: new Float32Array(buffer, layout.w1m, dim),
+      s2: new Float32Array(buffer, layout.w1q, dim),
+    };
+    this.slotOf = new Int32Array(buffer, layout.slotOf, dim).fill(-1);
+    this.slotFeature = new Int32Array(buffer, layout.slotFeature, maxSlots);
+    this.gradLinear = new Float64Array(buffer, layout.gradLinear, maxSlots);
+    this.gradFactors = new Float32Array(buffer, layout.grad, maxSlots * stride);
+    this.statsF64 = new Float64Array(buffer, layout.stats, 2);
+    this.statsI32 = new Int32Array(buffer, layout.stats + 16, 3);
+    this.batchRowPtr = new Uint32Array(buffer, layout.rowPtr, maxRows + 1);
+    this.batchCols = new Uint32Array(buffer, layout.cols, maxSlots);
+    this.batchLabel = new Float32Array(buffer, layout.label, maxRows);
+    this.flags = new Uint8Array(buffer, layout.flags, maxRows);
     this.sums = new Float64Array(nf);
   }
 
   /** The factors as the model stores them: `nf` per feature, unpadded. */
   factors(): Float32Array {
-    const { v, dim, nf, stride } = this;
-    if (stride === nf) return v.slice();
+    const { params, dim, nf, rowFloats } = this;
     const out = new Float32Array(dim * nf);
-    for (let j = 0; j < dim; j++) out.set(v.subarray(j * stride, j * stride + nf), j * nf);
+    for (let j = 0; j < dim; j++) out.set(params.subarray(j * rowFloats, j * rowFloats + nf), j * nf);
     return out;
   }
 
-  /** Forward and backward over rows [start, end) with the parameters as they are. */
+  /**
+   * Forward and backward over rows [start, end) with the parameters as they are; `general` lists
+   * the rows that are not one-hot, from `next` on (returns where the next batch starts in it).
+   */
   accumulate(
     data: SparseExamples,
     oneHot: Uint8Array,
+    general: Uint32Array,
+    next: number,
     start: number,
     end: number,
     w0: number,
-    w1: Float32Array,
+    acc: MetricAccumulator,
+  ): number {
+    const { rowPtr, cols, label } = data;
+    const n = end - start;
+    const scale = 1 / n;
+    let oneHotRows = n;
+    for (; next < general.length && general[next] < end; next++, oneHotRows--) {
+      this.accumulateGeneral(data, general[next], w0, scale, acc);
+    }
+    this.flags.set(oneHot.subarray(start, end));
+    this.batchRowPtr.set(rowPtr.subarray(start, end + 1));
+    this.batchCols.set(cols.subarray(rowPtr[start], rowPtr[end]));
+    this.batchLabel.set(label.subarray(start, end));
+    this.slots = this.kernels.batch(n, w0, scale, this.slots);
+    const { statsF64, statsI32 } = this;
+    acc.addCounts(oneHotRows, statsF64[0], statsI32[0], statsI32[1], statsI32[2]);
+    this.gradBias += statsF64[1];
+    return next;
+  }
+
+  /** The general formula for row `r` (not one-hot), its gradient into the slots. */
+  private accumulateGeneral(
+    data: SparseExamples,
+    r: number,
+    w0: number,
+    scale: number,
     acc: MetricAccumulator,
   ): void {
     const { rowPtr, cols, vals, label } = data;
-    const { slotOf, slotFeature, gradLinear, gradFactors, sums, nf, stride, classifier, v } = this;
-    const { dot, axpy2 } = this.kernels;
-    const rowBytes = stride * 4;
-    const gradBytes = stride * 8;
-    const { vAt, gradAt } = this;
-    const scale = 1 / (end - start);
-    let slots = this.slots;
-    let gBias = 0;
-
-    for (let r = start; r < end; r++) {
-      const a = rowPtr[r];
-      const y = label[r];
-      if (oneHot[r] === 1) {
-        const ja = cols[a];
-        const jb = cols[a + 1];
-        const va = vAt + ja * rowBytes;
-        const vb = vAt + jb * rowBytes;
-        const yhat = w0 + w1[ja] + w1[jb] + dot(va, vb, stride);
-        let g: number;
-        if (classifier) {
-          const e = Math.exp(-Math.abs(yhat));
-          g = (yhat >= 0 ? 1 / (1 + e) : e / (1 + e)) - y;
-          acc.addLogit(yhat, y, e);
-        } else {
-          g = yhat - y;
-          acc.add(yhat, y);
-        }
-        g *= scale;
-        gBias += g;
-
-        let sa = slotOf[ja];
-        if (sa < 0) {
-          sa = slots++;
-          slotOf[ja] = sa;
-          slotFeature[sa] = ja;
-        }
-        let sb = slotOf[jb];
-        if (sb < 0) {
-          sb = slots++;
-          slotOf[jb] = sb;
-          slotFeature[sb] = jb;
-        }
-        gradLinear[sa] += g;
-        gradLinear[sb] += g;
-        axpy2(gradAt + sa * gradBytes, gradAt + sb * gradBytes, va, vb, g, stride);
-        continue;
-      }
-
-      // The general formula, for rows that are not one-hot.
-      const b = rowPtr[r + 1];
-      let linearPart = w0;
-      let squares = 0;
-      for (let f = 0; f < nf; f++) sums[f] = 0;
-      for (let e = a; e < b; e++) {
-        const j = cols[e];
-        const x = vals[e];
-        linearPart += w1[j] * x;
-        const base = j * stride;
-        for (let f = 0; f < nf; f++) {
-          const t = v[base + f] * x;
-          sums[f] += t;
-          squares += t * t;
-        }
-      }
-      let pairwise = 0;
-      for (let f = 0; f < nf; f++) pairwise += sums[f] * sums[f];
-      const yhat = linearPart + 0.5 * (pairwise - squares);
-      const g = (classifier ? sigmoid(yhat) - y : yhat - y) * scale;
-      acc.add(yhat, y);
-      gBias += g;
-      for (let e = a; e < b; e++) {
-        const j = cols[e];
-        const x = vals[e];
-        let slot = slotOf[j];
-        if (slot < 0) {
-          slot = slots++;
-          slotOf[j] = slot;
-          slotFeature[slot] = j;
-        }
-        const gx = g * x;
-        gradLinear[slot] += gx;
-        const base = j * stride;
-        const gBase = slot * stride;
-        for (let f = 0; f < nf; f++) gradFactors[gBase + f] += gx * (sums[f] - v[base + f] * x);
+    const { slotOf, slotFeature, gradLinear, gradFactors, sums, nf, stride, rowFloats, classifier } = this;
+    const { params: v } = this;
+    const w1 = this.linear.w;
+    const a = rowPtr[r];
+    const b = rowPtr[r + 1];
+    const y = label[r];
+    let linearPart = w0;
+    let squares = 0;
+    for (let f = 0; f < nf; f++) sums[f] = 0;
+    for (let e = a; e < b; e++) {
+      const j = cols[e];
+      const x = vals[e];
+      linearPart += w1[j] * x;
+      const base = j * rowFloats;
+      for (let f = 0; f < nf; f++) {
+        const t = v[base + f] * x;
+        sums[f] += t;
+        squares += t * t;
       }
     }
+    let pairwise = 0;
+    for (let f = 0; f < nf; f++) pairwise += sums[f] * sums[f];
+    const yhat = linearPart + 0.5 * (pairwise - squares);
+    const g = (classifier ? sigmoid(yhat) - y : yhat - y) * scale;
+    acc.add(yhat, y);
+    this.gradBias += g;
+    let slots = this.slots;
+    for (let e = a; e < b; e++) {
+      const j = cols[e];
+      const x = vals[e];
+      let slot = slotOf[j];
+      if (slot < 0) {
+        // A fresh slot: the kernels leave a released slot's gradients as they were.
+        slot = slots++;
+        slotOf[j] = slot;
+        slotFeature[slot] = j;
+        gradLinear[slot] = 0;
+        gradFactors.fill(0, slot * stride, slot * stride + stride);
+      }
+      const gx = g * x;
+      gradLinear[slot] += gx;
+      const base = j * rowFloats;
+      const gBase = slot * stride;
+      for (let f = 0; f < nf; f++) gradFactors[gBase + f] += gx * (sums[f] - v[base + f] * x);
+    }
     this.slots = slots;
-    this.gradBias += gBias;
   }
 
   /** One optimizer step on w0 and on the rows of the batch's features; empties the slots. */
@@ -388,29 +426,24 @@ class BatchGradient {
     factors: { readonly lr: number; readonly wd: number },
     correction: number,
   ): void {
-    const { slotOf, slotFeature, optimizer, stride } = this;
+    const { slotOf, slotFeature, optimizer, stride, rowFloats, params } = this;
     const slots = this.slots;
     this.gradScalar[0] = this.gradBias;
     updateRows(optimizer, bias, this.gradScalar, 1, 1, ZERO_FEATURE, 1, correction);
-    updateRows(optimizer, linear, this.gradLinear, slots, 1, slotFeature, 1, correction);
     if (optimizer === 'adam') {
-      const { vAt, s1At, s2At, gradAt, featureAt } = this;
-      this.kernels.adam(
-        vAt,
-        s1At,
-        s2At,
-        gradAt,
-        featureAt,
-        slots,
-        stride,
-        factors.lr * correction,
-        factors.wd,
-      );
+      // The linear weights and the factor rows in one pass; also releases the slots.
+      this.kernels.adam(slots, factors.lr * correction, factors.wd, linear.lr * correction, linear.wd);
     } else {
-      const group = { w: this.v, s1: this.s1, s2: this.s2, ...factors };
-      updateRows(optimizer, group, this.gradFactors, slots, stride, slotFeature, stride, correction);
+      updateRows(optimizer, linear, this.gradLinear, slots, 1, slotFeature, 1, correction);
+      const group = {
+        w: params,
+        s1: params.subarray(stride),
+        s2: params.subarray(2 * stride),
+        ...factors,
+      };
+      updateRows(optimizer, group, this.gradFactors, slots, stride, slotFeature, rowFloats, correction);
+      for (let slot = 0; slot < slots; slot++) slotOf[slotFeature[slot]] = -1;
     }
-    for (let slot = 0; slot < slots; slot++) slotOf[slotFeature[slot]] = -1;
     this.slots = 0;
     this.gradBias = 0;
   }
@@ -426,7 +459,7 @@ const ZERO_FEATURE = new Int32Array(1);
 function updateRows(
   optimizer: Optimizer,
   group: ParamGroup,
-  grad: Float64Array,
+  grad: Float32Array | Float64Array,
   count: number,
   len: number,
   rowOf: Int32Array,
@@ -560,6 +593,21 @@ export class MetricAccumulator {
     else this.tn++;
   }
 
+  /**
+   * Adds `n` examples at once: their summed loss (log loss or squared error) and, for a classifier,
+   * their true positive, false positive and false negative counts (the rest are true negatives).
+   */
+  addCounts(n: number, lossSum: number, tp: number, fp: number, fn: number): void {
+    this.n += n;
+    this.lossSum += lossSum;
+    if (this.classifier) {
+      this.tp += tp;
+      this.fp += fp;
+      this.fn += fn;
+      this.tn += n - tp - fp - fn;
+    }
+  }
+
   meanLoss(): number {
     return this.n ? this.lossSum / this.n : 0;
   }
@@ -601,11 +649,10 @@ export function validateExamples(data: SparseExamples, p: FmTrainingHyperparamet
   for (let r = 0; r < length; r++) {
     if (rowPtr[r + 1] < rowPtr[r]) throw new FmTrainingError(`${what}: rowPtr decreases at row ${r}`);
   }
+  const dim = p.feature_dim;
   for (let e = 0; e < cols.length; e++) {
-    if (cols[e] >= p.feature_dim) {
-      throw new FmTrainingError(
-        `${what}: column ${cols[e]} is out of range for feature_dim ${p.feature_dim}`,
-      );
+    if (cols[e] >= dim) {
+      throw new FmTrainingError(`${what}: column ${cols[e]} is out of range for feature_dim ${dim}`);
     }
     if (!Number.isFinite(vals[e]))
       throw new FmTrainingError(`${what}: non-finite feature value at entry ${e}`);

@@ -1,16 +1,20 @@
 /**
- * The fast local FM trainer (`trainFm`: one-hot special case, WebAssembly SIMD kernels) against the
- * scalar general trainer it replaced (bench/reference/fm.ts, kept verbatim): same seed and data, same
- * model and metrics to within float rounding, for both predictor types, every optimizer, mini-batches
- * of 1 and more, an odd number of factors (padded rows) and rows that are not one-hot.
+ * The fast local FM trainer (`trainFm`: one-hot special case, the mini-batch in WebAssembly SIMD)
+ * against the scalar general trainer it replaced (bench/reference/fm.ts, kept verbatim): same seed
+ * and data, same model and metrics to float32 rounding, for both predictor types, every optimizer,
+ * mini-batches of 1 and more, a number of factors that is not a multiple of the SIMD width (padded
+ * rows) and rows that are not one-hot.
  *
- * Tolerance: both trainers store float32 and compute in float64 with the same expressions in the same
- * order, except the pairwise term of a one-hot row: the reference forms ½[(vᵤ+vₘ)² − vᵤ² − vₘ²] with
- * one running sum, the fast one ⟨vᵤ, vₘ⟩ with two (even and odd factors). That is a float64 rounding
- * difference (~1e-16 relative to the logit); it can at most flip the last bit of a float32 update now
- * and then, and Adam's normalized steps do not amplify it. MAX_RELATIVE = 1e-5 (about 100 float32
- * ulps) leaves room for that; any change to the algorithm moves the weights by orders of magnitude
- * more, which the last test checks.
+ * Tolerance: both trainers store float32, but the fast one also computes the factor rows' dot
+ * products, gradients and Adam steps in float32 (the reference in float64, rounded once at the
+ * store), so each factor update carries a rounding of ~6e-8 relative, and Adam carries those on
+ * through every later step (the step size is normalized, so they neither vanish nor blow up): over
+ * these trainings the models measure up to 6e-4 apart (relative to |w|, or absolute below FLOOR).
+ * MAX_RELATIVE = 1e-3 bounds that; a 1% change of a learning rate or a weight decay, or another
+ * update order, moves the weights by 3e-2 (the weight decay) to 1e2, more than ten times the
+ * tolerance, which the last test checks. (SGD and AdaGrad, whose steps are float64 here too,
+ * measure within 1e-5.) The metrics are compared to MAX_RELATIVE too (an accuracy of
+ * 3,000 examples may move by one or two of them).
  */
 import { fmSchema } from '../../../functions/core/config';
 import {
@@ -22,7 +26,7 @@ import { Rng } from '../../../functions/core/random';
 import type { SparseExamples } from '../../../functions/core/types';
 import { trainFmReference } from '../../../bench/reference/fm';
 
-const MAX_RELATIVE = 1e-5;
+const MAX_RELATIVE = 1e-3;
 /** Weights below this magnitude are compared absolutely (relative error is meaningless near 0). */
 const FLOOR = 1e-3;
 
@@ -167,8 +171,8 @@ describe('trainFm against the reference trainer', () => {
       trainFmReference(train, { ...settings, factors_lr: settings.factors_lr * 1.01 }, { seed: 3 }),
       trainFmReference(train, { ...settings, linear_wd: settings.linear_wd * 1.01 }, { seed: 3 }),
     ];
-    // THEN each is far outside the tolerance
+    // THEN each is outside ten times the tolerance
     for (const variant of variants)
-      expect(maxRelativeDifference(fast, variant)).toBeGreaterThan(100 * MAX_RELATIVE);
+      expect(maxRelativeDifference(fast, variant)).toBeGreaterThan(10 * MAX_RELATIVE);
   });
 });
