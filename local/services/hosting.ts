@@ -2,9 +2,12 @@
  * Local SageMaker hosting: endpoints served by fleets, and blue/green updates that shift real traffic.
  *
  * A fleet is one endpoint config's production variant: its instances run one loaded model (one model
- * version). An endpoint has one fleet, or two during an update. Every InvokeEndpoint request goes to
- * exactly one fleet, picked by the traffic weights with smooth weighted round-robin (deterministic, and
- * exact over any window), so one request always gets one model version end to end.
+ * version), each on its own worker thread with its own copy of the model (endpoint-instances.ts), so
+ * the serial pipeline runs beside the runtime's HTTP server, not on it. An endpoint has one fleet, or two
+ * during an update. Every InvokeEndpoint request goes to exactly one fleet, picked by the traffic weights
+ * with smooth weighted round-robin (deterministic, and exact over any window) before it is sent to one of
+ * the fleet's instances, so one request always gets one model version end to end; a retired fleet
+ * answers the requests it already took.
  *
  * UpdateEndpoint with a DeploymentConfig runs SageMaker's blue/green procedure in the background:
  * provision the green fleet (the old one keeps serving), shift traffic in the configured steps
@@ -22,6 +25,7 @@
  */
 import { VARIANT_NAME } from '../../pipeline/names';
 import type { LocalAlarms } from './alarms';
+import { EndpointInstances, threadsFor } from './endpoint-instances';
 import type { ContainerRequest, ContainerResponse, LoadedModel } from './model-containers';
 import { sageMakerArn, SageMakerApiError } from './sagemaker-errors';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from './local-account';
@@ -95,6 +99,8 @@ interface Fleet {
   readonly modelName: string;
   readonly instanceCount: number;
   readonly model: LoadedModel;
+  /** The fleet's instances on their threads (endpoint-instances.ts); none: the model runs in-process. */
+  readonly instances?: EndpointInstances;
   /** Share of the endpoint's traffic, 0..1. */
   weight: number;
   /** Smooth weighted round-robin state. */
@@ -121,7 +127,10 @@ export interface LocalHostingOptions {
   readonly alarms: LocalAlarms;
   /** Local milliseconds of one configured second. */
   readonly msPerSecond: number;
-  /** Loads the model of a variant (from the local SageMaker's models). */
+  /**
+   * Loads the model of a variant (from the local SageMaker's models). A model with a `source` runs on
+   * the fleet's instance threads; one without (a test double) runs in-process.
+   */
   readonly loadModel: (modelName: string) => Promise<LoadedModel>;
   /** How often the alarms are checked during a shift or bake, in ms. @default 5 */
   readonly alarmPollMs?: number;
@@ -165,7 +174,7 @@ export class LocalHosting {
     endpoint.work = this.provision(config.EndpointConfigName, variant).then(
       (fleet) => {
         fleet.weight = 1;
-        endpoint.fleets = [fleet];
+        setFleets(endpoint, [fleet]);
         this.settle(endpoint, 'InService');
         this.emit(endpoint, 'created', config.EndpointConfigName, `serving ${config.EndpointConfigName}`, 1);
       },
@@ -243,7 +252,10 @@ export class LocalHosting {
       .catch((error: Error) => {
         if (error instanceof HostingStoppedError) return;
         // A failure of the update itself (the new fleet cannot be provisioned): the old fleet serves on.
-        endpoint.fleets = endpoint.fleets.filter((f) => f.configName === endpoint.configName);
+        setFleets(
+          endpoint,
+          endpoint.fleets.filter((f) => f.configName === endpoint.configName),
+        );
         endpoint.fleets.forEach((f) => (f.weight = 1));
         endpoint.failureReason = `Failed to update the endpoint: ${error.message}`;
         this.settle(endpoint, 'InService');
@@ -269,7 +281,7 @@ export class LocalHosting {
       );
     }
     this.settle(endpoint, 'Deleting');
-    endpoint.fleets = [];
+    setFleets(endpoint, []);
     endpoint.work = new Promise<void>((resolve) =>
       setTimeout(() => {
         if (this.endpoints.get(name) === endpoint) this.endpoints.delete(name);
@@ -293,7 +305,7 @@ export class LocalHosting {
   failEndpoint(name: string, reason: string): void {
     const endpoint = this.endpoint(name);
     endpoint.abort?.abort(new HostingStoppedError());
-    endpoint.fleets = [];
+    setFleets(endpoint, []);
     endpoint.pendingConfigName = undefined;
     endpoint.failureReason = reason;
     this.settle(endpoint, 'Failed');
@@ -341,10 +353,13 @@ export class LocalHosting {
   }
 
   /**
-   * InvokeEndpoint: one request, one fleet, one model version. Records ModelLatency (ms) and, for a 5XX
-   * answer of a container, one Invocation5XXErrors data point.
+   * InvokeEndpoint: one request, one fleet, one model version (the fleet is picked before anything
+   * else happens, and all its instances hold the same model). Records ModelLatency (ms: from sending
+   * the request to the instance to its answer, as SageMaker counts it) and, for a 5XX answer of a
+   * container, one Invocation5XXErrors data point.
+   * @throws SageMakerApiError (synchronously) when the endpoint has no fleet
    */
-  invoke(name: string, request: ContainerRequest): InvokeResult {
+  invoke(name: string, request: ContainerRequest): Promise<InvokeResult> {
     const endpoint = this.endpoints.get(name);
     if (!endpoint || endpoint.fleets.length === 0) {
       throw new SageMakerApiError(
@@ -354,17 +369,14 @@ export class LocalHosting {
     }
     const fleet = pickFleet(endpoint.fleets);
     const started = performance.now();
-    let response: ContainerResponse;
-    try {
-      response = fleet.model.invoke(request);
-    } catch (error) {
-      response = {
-        status: 500,
-        body: JSON.stringify({ message: (error as Error).message }),
-        contentType: 'application/json',
-      };
-    }
-    this.options.alarms.record('ModelLatency', performance.now() - started);
+    const answer = fleet.instances
+      ? fleet.instances.invoke(request)
+      : Promise.resolve(runInProcess(fleet.model, request));
+    return answer.then((response) => this.answered(fleet, response, performance.now() - started));
+  }
+
+  private answered(fleet: Fleet, response: ContainerResponse, ms: number): InvokeResult {
+    this.options.alarms.record('ModelLatency', ms);
     if (response.status >= 500) this.options.alarms.record('Invocation5XXErrors', 1);
     return {
       ...response,
@@ -398,10 +410,15 @@ export class LocalHosting {
     await this.endpoints.get(name)?.work;
   }
 
-  /** Stops every running update where it is (the endpoint keeps its current config). */
+  /**
+   * Stops every running update where it is (the endpoint keeps its current config), then the fleets'
+   * instance threads.
+   */
   async stop(): Promise<void> {
     for (const endpoint of this.endpoints.values()) endpoint.abort?.abort(new HostingStoppedError());
     await Promise.all([...this.endpoints.values()].map((e) => e.work.catch(() => undefined)));
+    const fleets = [...this.endpoints.values()].flatMap((e) => e.fleets);
+    await Promise.all(fleets.map((f) => f.instances?.stop() ?? Promise.resolve()));
   }
 
   private async blueGreen(
@@ -415,12 +432,17 @@ export class LocalHosting {
     const blue = endpoint.fleets.find((f) => f.configName === endpoint.configName);
     if (!blue)
       throw new SageMakerApiError('ValidationException', `endpoint ${endpoint.name} has no serving fleet`);
-    const started = performance.now();
-    const deadline = started + this.options.msPerSecond * plan.timeoutSeconds;
-
     const green = await this.provision(configName, variant);
+    // The timeout runs from the moment the green fleet is up: the local time scale models the
+    // configured waits, not how long starting instance threads takes on this machine.
+    const deadline = performance.now() + this.options.msPerSecond * plan.timeoutSeconds;
     green.weight = 0;
-    endpoint.fleets = [blue, green];
+    if (signal.aborted) {
+      // stopped (or failed) while the green fleet was provisioned: it never serves
+      await green.instances?.stop();
+      throw signal.reason as Error;
+    }
+    setFleets(endpoint, [blue, green]);
     this.emit(
       endpoint,
       'provisioned',
@@ -434,7 +456,7 @@ export class LocalHosting {
       this.emit(endpoint, 'rolling-back', configName, reason, green.weight);
       blue.weight = 1;
       blue.current = 0;
-      endpoint.fleets = [blue];
+      setFleets(endpoint, [blue]);
       this.settle(endpoint, 'InService');
       this.emit(
         endpoint,
@@ -467,7 +489,7 @@ export class LocalHosting {
       return;
     }
     green.current = 0;
-    endpoint.fleets = [green];
+    setFleets(endpoint, [green]);
     endpoint.configName = configName;
     this.settle(endpoint, 'InService');
     this.emit(
@@ -504,12 +526,16 @@ export class LocalHosting {
     if (!modelName)
       throw new SageMakerApiError('ValidationException', `${configName}: the variant names no model`);
     const model = await this.options.loadModel(modelName);
+    const instanceCount = variant.InitialInstanceCount ?? 1;
     return {
       configName,
       variantName: variant.VariantName ?? VARIANT_NAME,
       modelName,
-      instanceCount: variant.InitialInstanceCount ?? 1,
+      instanceCount,
       model,
+      instances: model.source
+        ? await EndpointInstances.start(model.source, threadsFor(instanceCount))
+        : undefined,
       weight: 0,
       current: 0,
     };
@@ -615,6 +641,25 @@ function singleVariant(config: EndpointConfigSpec): VariantSpec {
     );
   }
   return variants[0];
+}
+
+/** Replaces the endpoint's fleets; a fleet no longer among them retires (after its requests in flight). */
+function setFleets(endpoint: Endpoint, fleets: Fleet[]): void {
+  for (const fleet of endpoint.fleets) if (!fleets.includes(fleet)) fleet.instances?.retire();
+  endpoint.fleets = fleets;
+}
+
+/** A fleet without instance threads runs its model on the calling thread. */
+function runInProcess(model: LoadedModel, request: ContainerRequest): ContainerResponse {
+  try {
+    return model.invoke(request);
+  } catch (error) {
+    return {
+      status: 500,
+      body: JSON.stringify({ message: (error as Error).message }),
+      contentType: 'application/json',
+    };
+  }
 }
 
 function setWeights(blue: Fleet, green: Fleet, greenShare: number): void {

@@ -73,7 +73,18 @@ export interface LoadedModel {
   readonly modelName: string;
   /** The serving bundle's model version (the run id), when a reelflow container holds one. */
   readonly modelVersion?: string;
+  /**
+   * What the model was loaded from (its spec and the bytes of each ModelDataUrl), so an endpoint
+   * instance on another thread loads its own copy, as each SageMaker instance downloads the model data.
+   */
+  readonly source?: ModelSource;
   invoke(request: ContainerRequest): ContainerResponse;
+}
+
+/** A model's spec and its containers' model data, by `s3://` URL. */
+export interface ModelSource {
+  readonly spec: ModelSpec;
+  readonly data: ReadonlyMap<string, Uint8Array>;
 }
 
 /** Reads the bytes of an `s3://` model data URL. */
@@ -83,6 +94,25 @@ const KNN_IMAGE = /\/knn(:[^/]*)?$/;
 
 /** Loads every container's model data and returns the runnable pipeline. */
 export async function loadModel(spec: ModelSpec, read: ObjectReader): Promise<LoadedModel> {
+  const data = new Map<string, Uint8Array>();
+  const model = await loadContainers(spec, async (bucket, key) => {
+    const bytes = await read(bucket, key);
+    data.set(`s3://${bucket}/${key}`, bytes);
+    return bytes;
+  });
+  return { ...model, source: { spec, data } };
+}
+
+/** Loads a model again from its source (an endpoint instance's own copy). */
+export function loadModelFromSource(source: ModelSource): Promise<LoadedModel> {
+  return loadContainers(source.spec, async (bucket, key) => {
+    const bytes = source.data.get(`s3://${bucket}/${key}`);
+    if (!bytes) throw new SageMakerApiError('ValidationException', `no model data at s3://${bucket}/${key}`);
+    return bytes;
+  });
+}
+
+async function loadContainers(spec: ModelSpec, read: ObjectReader): Promise<LoadedModel> {
   const specs = spec.Containers ?? (spec.PrimaryContainer ? [spec.PrimaryContainer] : []);
   if (specs.length === 0) {
     throw new SageMakerApiError('ValidationException', `model ${spec.ModelName} has no container`);

@@ -35,7 +35,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, sagemaker: Loca
   const endpointName = decodeURIComponent(match[1]);
   let result;
   try {
-    result = sagemaker.invokeEndpoint(endpointName, {
+    result = await sagemaker.invokeEndpoint(endpointName, {
       body: body.toString('utf8'),
       contentType: String(req.headers['content-type'] ?? 'application/json'),
       accept: req.headers.accept,

@@ -65,10 +65,14 @@ function hosting(msPerSecond = 1) {
       for (const listener of listeners) listener(event);
     },
   });
-  const served = (n: number): Record<string, number> => {
+  // The requests are sent at once (each picks its fleet when it is sent), then counted by answer.
+  const served = async (n: number): Promise<Record<string, number>> => {
+    const requests = Array.from({ length: n }, () =>
+      host.invoke(ENDPOINT, { body: '{}', contentType: 'application/json' }),
+    );
     const counts: Record<string, number> = {};
-    for (let i = 0; i < n; i++) {
-      const answer = host.invoke(ENDPOINT, { body: '{}', contentType: 'application/json' });
+    for (const answer of await Promise.all(requests)) {
+      expect(JSON.parse(answer.body)).toEqual({ model: answer.modelName });
       counts[answer.modelName] = (counts[answer.modelName] ?? 0) + 1;
     }
     return counts;
@@ -150,7 +154,7 @@ describe('LocalHosting', () => {
       EndpointStatus: 'InService',
       EndpointConfigName: 'config-1',
     });
-    expect(served(10)).toEqual({ 'model-1': 10 });
+    expect(await served(10)).toEqual({ 'model-1': 10 });
     expect(() => host.createEndpoint(ENDPOINT, config('config-1', 'model-1'))).toThrow(
       /already existing endpoint/,
     );
@@ -167,7 +171,7 @@ describe('LocalHosting', () => {
   it('shifts real traffic blue/green: the canary share, then all, then retires blue after the bake', async () => {
     // GIVEN an endpoint on config-1, WHEN it is updated to config-2 with a canary of 1 of 2 instances
     const { host, events, served } = hosting(1);
-    const shares: Record<string, number>[] = [];
+    const shares: Promise<Record<string, number>>[] = [];
     // Sampled as each phase begins (the hosting reports a phase right after it sets the weights).
     const sampling = (event: DeploymentEvent): void => {
       if (event.phase === 'shift' || event.phase === 'bake') shares.push(served(100));
@@ -190,7 +194,11 @@ describe('LocalHosting', () => {
     await host.settled(ENDPOINT);
 
     // THEN the canary took half the requests, the rest shift and the bake all of them, and config-2 serves alone
-    expect(shares).toEqual([{ 'model-1': 50, 'model-2': 50 }, { 'model-2': 100 }, { 'model-2': 100 }]);
+    expect(await Promise.all(shares)).toEqual([
+      { 'model-1': 50, 'model-2': 50 },
+      { 'model-2': 100 },
+      { 'model-2': 100 },
+    ]);
     expect(events.map((e) => e.phase)).toEqual(['provisioned', 'shift', 'shift', 'bake', 'succeeded']);
     expect(host.describeEndpoint(ENDPOINT)).toMatchObject({
       EndpointStatus: 'InService',
@@ -223,7 +231,7 @@ describe('LocalHosting', () => {
     expect(described.PendingDeploymentSummary).toBeUndefined();
     expect(events.map((e) => e.phase).slice(-2)).toEqual(['rolling-back', 'rolled-back']);
     expect(events.at(-1)?.detail).toMatch(/rollback-5xx went to ALARM \(test\) while 50 % of traffic/);
-    expect(served(20)).toEqual({ 'model-1': 20 });
+    expect(await served(20)).toEqual({ 'model-1': 20 });
   });
 
   it('rolls back from the 5XX errors the fleets themselves measure', async () => {
@@ -248,7 +256,8 @@ describe('LocalHosting', () => {
     );
     // The canary fleet answers 500 to its half of a steady stream of requests.
     const stream = setInterval(() => {
-      for (let i = 0; i < 20; i++) broken.invoke(ENDPOINT, { body: '{}', contentType: 'application/json' });
+      for (let i = 0; i < 20; i++)
+        void broken.invoke(ENDPOINT, { body: '{}', contentType: 'application/json' });
     }, 2);
     await broken.settled(ENDPOINT);
     clearInterval(stream);
