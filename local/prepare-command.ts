@@ -51,7 +51,7 @@ export async function prepareCommand(args: ParsedArgs, deps: PrepareCommandDeps 
     await makeDirectory(out).catch((error: unknown) => {
       throw new PrepareFailure(`--out ${out}: cannot create the folder: ${describeIoError(error)}`);
     });
-    const selection = await selectRatingFiles(data, { allFiles: config.split.mode === 'predefined' });
+    const selection = await selectRatingFiles(data, { predefinedSplit: config.split.mode === 'predefined' });
     const sources = selection.files.map((file) => fileSource(file, relative(data, file) || undefined));
     const { manifest, report } = await prepareRun({
       sources,

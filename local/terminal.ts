@@ -6,6 +6,7 @@
  *
  * A state that repeats (the deploy workflow's poll loop) is printed once, then summed on one line.
  */
+import { evaluationNotes } from '../functions/core/evaluate/report-html';
 import type { DeploymentEvent } from './services/hosting';
 import type { JobProgress } from './services/job-instance';
 import type { Notification } from './services/notifications';
@@ -174,7 +175,13 @@ export class TerminalReporter {
   private finished(record: RunRecord, evaluation?: EvaluationFile, validation?: unknown): void {
     this.flushRepeats();
     if (validation) this.validation(validation);
-    if (evaluation) this.write(summaryTable(evaluation));
+    if (evaluation) {
+      this.write(summaryTable(evaluation));
+      // The FM job's test-channel metrics (the workshop's numbers), what counts as relevant, coverage.
+      for (const line of evaluationNotes(evaluation as Parameters<typeof evaluationNotes>[0])) {
+        this.write(`  ${line}`);
+      }
+    }
     if (evaluation) {
       const gate = evaluation.gate;
       this.write(`  gate      ${gate.passed ? 'passed' : 'REJECTED'}`);

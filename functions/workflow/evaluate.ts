@@ -4,8 +4,13 @@
  * `runs/<runId>/evaluation/{evaluation.json, report.html, summary.json}`. The Gate state reads the
  * verdict it returns; the approval step and the deploy workflow read summary.json. Each model's
  * metrics are also emitted as CloudWatch metrics (dimensions Model, RunId) for the dashboard.
+ *
+ * The FM training job's own test metrics (its DescribeTrainingJob `FinalMetricDataList`: accuracy, F1,
+ * cross-entropy) go into the evaluation too; a job without them, or a DescribeTrainingJob that fails,
+ * is reported as such and never fails the step (needs `sagemaker:DescribeTrainingJob` on the job).
  */
 import { S3Client } from '@aws-sdk/client-s3';
+import { DescribeTrainingJobCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { z } from 'zod';
 import type { EvaluateResult, PrepareResult, ProductionRecord, RunSummary, RunTrigger } from '../contracts';
 import { requireEnv } from '../common/env';
@@ -21,6 +26,11 @@ import { parseMlConfig } from '../core/config';
 import { formatBatchCounts, withBatchesLine } from '../core/batches';
 import { decodeTriggerKey } from '../core/run-layout';
 import { parseServedLines, runEvaluation } from '../core/evaluate/run-evaluation';
+import {
+  fmTrainingReport,
+  fmTrainingUnavailable,
+  type TrainingReport,
+} from '../core/evaluate/training-metrics';
 import { parseIdMapCsv, parseSplitCsv } from '../core/split';
 
 const productionSchema = z
@@ -72,7 +82,13 @@ export function cloudWatchMetricName(name: string): string {
 
 export async function evaluate(
   event: EvaluateEvent,
-  deps: { readonly s3: S3Client; readonly bucket: string; readonly now?: () => Date },
+  deps: {
+    readonly s3: S3Client;
+    readonly bucket: string;
+    readonly now?: () => Date;
+    /** Reads the FM job's FinalMetricDataList. @default - the training metrics are not looked up */
+    readonly sagemaker?: SageMakerClient;
+  },
 ): Promise<EvaluateResult> {
   const input = eventSchema.parse(event);
   const { runId } = input;
@@ -86,7 +102,8 @@ export async function evaluate(
     const { bucket: b, key } = parseS3Uri(uri);
     return (await getPrefixTexts(s3, b, key)).join('\n');
   };
-  const [train, test, movies, candidateText, productionText] = await Promise.all([
+  const [training, train, test, movies, candidateText, productionText] = await Promise.all([
+    deps.sagemaker ? fmTestMetrics(deps.sagemaker, input.prepared.names.fmJob) : Promise.resolve(undefined),
     getObjectBytes(s3, bucket, runKey(runId, 'prepared/split/train.csv')),
     getObjectBytes(s3, bucket, runKey(runId, 'prepared/split/test.csv')),
     getObjectText(s3, bucket, runKey(runId, 'prepared/id-maps/movies.csv')),
@@ -113,6 +130,7 @@ export async function evaluate(
       ...(input.prepared.batches ? { batches: formatBatchCounts(input.prepared.batches) } : {}),
     },
     reportUrl: reportUri,
+    ...(training ? { training } : {}),
   });
   const { evaluation } = out;
   // The counts line (lineage.json has the batches): the approver sees what the candidate learned from.
@@ -155,6 +173,23 @@ export async function evaluate(
 }
 
 /**
+ * The FM job's test metrics from DescribeTrainingJob. A failed call is logged and reported as
+ * unavailable: the metrics inform the approver, they do not decide the gate.
+ */
+export async function fmTestMetrics(sagemaker: SageMakerClient, job: string): Promise<TrainingReport> {
+  try {
+    const described = await sagemaker.send(new DescribeTrainingJobCommand({ TrainingJobName: job }));
+    return { fm: fmTrainingReport(job, described.FinalMetricDataList) };
+  } catch (error) {
+    logger.warn('the FM training job could not be described; its test metrics are left out', {
+      job,
+      error: (error as Error).message,
+    });
+    return { fm: fmTrainingUnavailable(job, error) };
+  }
+}
+
+/**
  * One EMF record per model: all its metrics under the dimensions Model and RunId (the dashboard graphs
  * them per version). A Metrics instance of its own, so the dimensions do not leak into the counts.
  */
@@ -176,9 +211,10 @@ function emitModelMetrics(
 }
 
 const s3 = tracer.captureAWSv3Client(new S3Client(s3ClientConfig()));
+const sagemaker = tracer.captureAWSv3Client(new SageMakerClient({}));
 
 export const handler = observed(async (event: EvaluateEvent): Promise<EvaluateResult> => {
-  const result = await evaluate(event, { s3, bucket: requireEnv('DATA_BUCKET') });
+  const result = await evaluate(event, { s3, sagemaker, bucket: requireEnv('DATA_BUCKET') });
   metrics.addMetric(result.gate.passed ? 'CandidatesPassed' : 'CandidatesRejected', MetricUnit.Count, 1);
   return result;
 });

@@ -4,7 +4,8 @@
  *
  * - `factorization-machines`: the `train` (and optional `test`) channel's recordIO-protobuf shards ->
  *   `fmExamplesFromRecordIO` -> the core's FM trainer with the job's string HyperParameters -> a
- *   real-format `model.tar.gz` at `<S3OutputPath>/<job>/output/model.tar.gz`;
+ *   real-format `model.tar.gz` at `<S3OutputPath>/<job>/output/model.tar.gz`; with a `test` channel the
+ *   job ends with the built-in's test metrics in `FinalMetricDataList` (functions/core/fm/test-metrics.ts);
  * - `knn`: the dense recordIO rows (vector + label) -> the exact `faiss.Flat` index -> the built-in's
  *   three-member `model.tar.gz` at the same place.
  *
@@ -31,6 +32,7 @@ import {
 import { fmHyperparametersFromStrings, knnHyperparametersFromStrings } from '../../functions/core/config';
 import { writeFmModelTarGz } from '../../functions/core/fm/artifact';
 import { fmExamplesFromRecordIO } from '../../functions/core/fm/encode';
+import { finalTestMetrics, type FinalMetric } from '../../functions/core/fm/test-metrics';
 import { trainFm, type EpochReport } from '../../functions/core/fm/train';
 import { buildKnnIndex, writeKnnModelTarGz } from '../../functions/core/knn';
 import { countRecordIORecords, iterateRecordIO } from '../../functions/core/recordio';
@@ -156,7 +158,7 @@ export async function runTrainingJob(
   };
 
   let artifact: Uint8Array;
-  let finalMetrics: { MetricName: string; Value: number }[] = [];
+  let finalMetrics: FinalMetric[] = [];
   try {
     checkBuiltinContract(algorithm, request);
     checkLocalSupport(algorithm, request);
@@ -194,11 +196,15 @@ export async function runTrainingJob(
       ContentType: 'application/gzip',
     }),
   );
+  const metricsAt = new Date().toISOString();
   return finished({
     TrainingJobStatus: 'Completed',
     SecondaryStatus: 'Completed',
     ModelArtifacts: { S3ModelArtifacts: `s3://${output.bucket}/${key}` },
-    FinalMetricDataList: finalMetrics.map((m) => ({ ...m, Timestamp: new Date().toISOString() })),
+    // Optional in DescribeTrainingJob: only a job whose algorithm emitted metrics has it.
+    ...(finalMetrics.length > 0
+      ? { FinalMetricDataList: finalMetrics.map((m) => ({ ...m, Timestamp: metricsAt })) }
+      : {}),
   });
 }
 
@@ -265,7 +271,7 @@ async function trainFactorizationMachines(
   train: Uint8Array[],
   test: Uint8Array[] | undefined,
   deps: TrainingJobDeps,
-): Promise<{ artifact: Uint8Array; finalMetrics: { MetricName: string; Value: number }[] }> {
+): Promise<{ artifact: Uint8Array; finalMetrics: FinalMetric[] }> {
   const hyperparameters = request.HyperParameters ?? {};
   const hp = fmHyperparametersFromStrings(hyperparameters);
   const trainSet = fmExamplesFromRecordIO(train);
@@ -275,12 +281,8 @@ async function trainFactorizationMachines(
     test: testSet,
     onEpoch: (epoch) => deps.onProgress?.({ kind: 'epoch', epoch, epochs: hp.epochs }),
   });
-  const finalMetrics = Object.entries(metrics).flatMap(([split, values]) =>
-    Object.entries(values ?? {}).map(([metric, value]) => ({
-      MetricName: `${split}:${metric}`,
-      Value: value,
-    })),
-  );
+  // The built-in reports its test-channel metrics under its own names; none without a test channel.
+  const finalMetrics = metrics.test ? finalTestMetrics(hp.predictor_type, metrics.test) : [];
   const artifact = await writeFmModelTarGz(model, { hyperparameters });
   return { artifact, finalMetrics };
 }
@@ -319,4 +321,48 @@ async function trainKnn(
   const index = buildKnnIndex(vectors, labels, dim, hp.index_metric);
   deps.onProgress?.({ kind: 'index', vectors: count, dim });
   return writeKnnModelTarGz(index, { k: hp.k, predictor_type: hp.predictor_type });
+}
+
+/**
+ * The DescribeTrainingJob outputs of the jobs that ended (Completed or Failed), for the SageMaker API's
+ * DescribeTrainingJob (sagemaker-api.ts): what AWS keeps about a job after it ends. A name no job ended
+ * under is AWS's `ValidationException: Requested resource not found.` (DescribeTrainingJob does not
+ * answer ResourceNotFound: aws/aws-sdk#165).
+ */
+export class TrainingJobDescriptions {
+  private readonly jobs = new Map<string, Record<string, unknown>>();
+
+  /** Keeps a job's final description (`runTrainingJob`'s result or a Failed job's `description`). */
+  record(description: Record<string, unknown>): void {
+    const name = description.TrainingJobName;
+    if (typeof name !== 'string' || name === '') throw new Error('a training job description has no name');
+    this.jobs.set(name, description);
+  }
+
+  /** Resolves like `runTrainingJob` and records the job's description, Completed or Failed. */
+  async track(job: Promise<Record<string, unknown>>): Promise<Record<string, unknown>> {
+    try {
+      const description = await job;
+      this.record(description);
+      return description;
+    } catch (error) {
+      // The job's own error always propagates; a Failed job's description is kept when it names the job.
+      if (error instanceof SageMakerJobFailedError && typeof error.description.TrainingJobName === 'string') {
+        this.record(error.description);
+      }
+      throw error;
+    }
+  }
+
+  /** DescribeTrainingJob of `name` (ISO timestamps; the JSON API turns them into epoch seconds). */
+  describeTrainingJob(name: string): Record<string, unknown> {
+    const description = this.jobs.get(name);
+    if (!description) throw new SageMakerApiError('ValidationException', 'Requested resource not found.');
+    return description;
+  }
+
+  /** Every recorded description (saved with the local SageMaker's state). */
+  list(): Record<string, unknown>[] {
+    return [...this.jobs.values()];
+  }
 }

@@ -1,7 +1,8 @@
 /**
  * One run's offline evaluation, the content of `evaluation.json`: candidate, production and baseline
  * metrics on the held-out users, the paired candidate-vs-production comparison, cold-start counts, the
- * recommendations' spread over item-popularity deciles, and the gate verdict.
+ * recommendations' spread over item-popularity deciles, the gate verdict, and (when known) the FM
+ * training job's own test metrics.
  */
 import type { EvaluationConfig, GateConfig } from '../config';
 import { Rng } from '../random';
@@ -16,6 +17,7 @@ import {
   type TestSet,
 } from './metrics';
 import type { RecommendationLists } from './recommend';
+import type { TrainingReport } from './training-metrics';
 
 /** Free-form run facts shown in the report header. */
 export interface EvaluationMeta {
@@ -29,8 +31,17 @@ export interface EvaluationMeta {
 /** Input of `evaluateRun`. All lists are in original MovieLens ids. */
 export interface EvaluationInput {
   readonly test: TestSet;
-  /** Number of movies that could be recommended (denominator of coverage). */
+  /**
+   * Number of movies that could be recommended (denominator of coverage): the movies of the training
+   * split; a movie rated only in the test split has no trained vector.
+   */
   readonly catalogSize: number;
+  /** Movies of the run's catalog, recommendable or not. @default catalogSize */
+  readonly catalogMovies?: number;
+  /** Movies rated only in the test split, reported apart from coverage. @default 0 */
+  readonly testOnlyMovies?: number;
+  /** The FM training job's test metrics. @default - not in the evaluation */
+  readonly training?: TrainingReport;
   readonly candidate: RecommendationLists;
   readonly production: RecommendationLists | null;
   readonly popularity: RecommendationLists;
@@ -81,7 +92,12 @@ export interface EvaluationCounts {
   readonly evaluatedUsers: number;
   readonly skippedNoRelevant: number;
   readonly relevantItems: number;
+  /** Recommendable movies (the training split's), the denominator of coverage. */
   readonly catalogSize: number;
+  /** Every movie of the run (id map), recommendable or not. */
+  readonly catalogMovies: number;
+  /** Movies rated only in the test split: no model can recommend them; not in `catalogSize`. */
+  readonly testOnlyMovies: number;
   readonly maxK: number;
   readonly candidateUsers: number;
   readonly productionUsers: number | null;
@@ -105,6 +121,8 @@ export interface Evaluation {
   readonly coldStart: ColdStart;
   readonly popularityProfile: PopularityProfile;
   readonly gate: GateResult;
+  /** The training jobs' own metrics (the FM job's test channel), when the step looked them up. */
+  readonly training?: TrainingReport;
 }
 
 /** Decimal places kept in evaluation.json. */
@@ -158,6 +176,8 @@ export function evaluateRun(input: EvaluationInput): Evaluation {
       skippedNoRelevant: prepared.skippedNoRelevant,
       relevantItems: prepared.relevantItems,
       catalogSize,
+      catalogMovies: input.catalogMovies ?? catalogSize,
+      testOnlyMovies: input.testOnlyMovies ?? 0,
       maxK,
       candidateUsers: candidate.nUsers,
       productionUsers: production ? production.nUsers : null,
@@ -182,6 +202,7 @@ export function evaluateRun(input: EvaluationInput): Evaluation {
       popularity: profile(input.popularity),
       random: profile(input.random),
     },
+    ...(input.training ? { training: input.training } : {}),
   };
   const rounded = roundNumbers(result) as Omit<Evaluation, 'gate'>;
   return { ...rounded, gate: applyGate(rounded, gateCfg) };

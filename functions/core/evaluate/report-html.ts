@@ -1,12 +1,14 @@
 /**
  * The human side of an evaluation: a self-contained HTML report (inline CSS and SVG, no scripts, fonts
  * or external URLs, so it opens from S3, a mail attachment or the local disk alike) and the plain-text
- * summary shown to the person who approves the deployment.
+ * summary shown to the person who approves the deployment. Both show the FM training job's own test
+ * metrics (accuracy, F1, cross-entropy) when the evaluation has them.
  */
 import type { Evaluation } from './evaluation';
 import { formatMetricValue, formatShare } from './gate';
 import { METRIC_FAMILIES, type MetricMap } from './metrics';
 import { barChart, type ChartSeries, escapeHtml, intervalChart, lineChart } from './svg-chart';
+import { FM_TEST_METRIC_LABELS, formatFmTestMetrics, WORKSHOP_FM_TEST_METRICS } from './training-metrics';
 
 /** CodePipeline manual approval `CustomData` is limited to 500 characters. */
 export const APPROVAL_SHORT_MAX = 500;
@@ -48,6 +50,7 @@ export function renderReportHtml(evaluation: Evaluation): string {
     `<title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>`,
     header(e, title),
     metricsSection(e),
+    trainingSection(e),
     chartsSection(e),
     coldStartSection(e),
     configSection(e),
@@ -79,10 +82,50 @@ function header(e: Evaluation, title: string): string {
     ...e.gate.reasons.map((r) => `<li>${escapeHtml(r)}</li>`),
     '</ul></div>',
     `<p class="muted">${c.evaluatedUsers} test users evaluated (of ${c.testUsers}; ${c.skippedNoRelevant} without a relevant ` +
-      `held-out movie skipped), ${c.relevantItems} relevant movies, catalog of ${c.catalogSize} movies, top ${c.maxK} ` +
+      `held-out movie skipped), ${c.relevantItems} relevant movies (${escapeHtml(relevanceText(e))}), ` +
+      `${c.catalogSize} recommendable movies${testOnlyText(e)}, top ${c.maxK} ` +
       `recommendations per user${c.commonUsers !== null ? `, ${c.commonUsers} users known to both candidate and production` : ''}.</p>`,
     '</header>',
   ].join('\n');
+}
+
+/** Which held-out ratings count as relevant. */
+export function relevanceText(e: Evaluation): string {
+  const min = e.config.evaluation.relevanceMinRating;
+  return min === undefined ? 'every held-out rating is relevant' : `held-out ratings >= ${min} are relevant`;
+}
+
+/** `; 12 movies rated only in the test split are not recommendable` (empty when there are none). */
+function testOnlyText(e: Evaluation): string {
+  const n = e.counts.testOnlyMovies ?? 0;
+  return n > 0
+    ? `; ${n} movie${n === 1 ? '' : 's'} rated only in the test split ${n === 1 ? 'is' : 'are'} not recommendable`
+    : '';
+}
+
+function trainingSection(e: Evaluation): string {
+  const fm = e.training?.fm;
+  if (!fm) return '';
+  const title = `<section><h2>FM training job: test channel</h2>`;
+  if (!fm.testMetrics) {
+    return `${title}<p class="muted">${escapeHtml(fm.job)}: no test metrics (${escapeHtml(fm.note ?? fm.status)}).</p></section>`;
+  }
+  const names = [
+    ...Object.keys(FM_TEST_METRIC_LABELS).filter((n) => fm.testMetrics![n] !== undefined),
+    ...Object.keys(fm.testMetrics).filter((n) => !(n in FM_TEST_METRIC_LABELS)),
+  ];
+  const rows = names.map(
+    (n) =>
+      `<tr><td>${escapeHtml(FM_TEST_METRIC_LABELS[n] ?? n)}</td><td class="muted">${escapeHtml(n)}</td>` +
+      `<td>${num(fm.testMetrics![n])}</td><td class="muted">${num(WORKSHOP_FM_TEST_METRICS[n])}</td></tr>`,
+  );
+  return (
+    `${title}<table><thead><tr><th>Metric</th><th>FinalMetricDataList name</th><th>${escapeHtml(fm.job)}</th>` +
+    `<th>Workshop (ml-100k ua)</th></tr></thead><tbody>${rows.join('')}</tbody></table>` +
+    `<p class="muted">The training job's own classification metrics on its test channel (label: rating at or above ` +
+    `the encoding's threshold), as the built-in reports them. The workshop column is the built-in's result in the seed ` +
+    `workshop (MovieLens-100k ua.base / ua.test, workshop objective and settings), for reference only.</p></section>`
+  );
 }
 
 function num(value: number | undefined | null, digits = 4): string {
@@ -180,7 +223,8 @@ function chartsSection(e: Evaluation): string {
         percent: true,
         series: seriesFor(e, (m) => value(m, 'coverage')),
       }),
-      `Distinct movies in the top ${e.counts.maxK} across users, as a share of the ${e.counts.catalogSize}-movie catalog.`,
+      `Distinct movies in the top ${e.counts.maxK} across users, as a share of the ${e.counts.catalogSize} recommendable ` +
+        `movies (those in the training split)${testOnlyText(e)}.`,
     ),
   );
 
@@ -310,6 +354,7 @@ function verdictWord(e: Evaluation): string {
 function longSummary(e: Evaluation, reportUrl?: string): string {
   const primary = e.config.gate.primaryMetric;
   const names = [primary, ...e.config.gate.regressionMetrics.filter((n) => n !== primary), 'coverage'];
+  const fm = fmLine(e);
   const head = [
     `reelflow run ${e.meta.runId ?? '-'}: candidate ${e.meta.candidateVersion ?? '-'} ${verdictWord(e)} the gate` +
       (e.production ? ` vs production ${e.meta.productionVersion ?? '-'}.` : ' (no production model yet).'),
@@ -319,6 +364,7 @@ function longSummary(e: Evaluation, reportUrl?: string): string {
         ? `, production unknown ${e.coldStart.production.unknownUsers} (${formatShare(e.coldStart.production.share)})`
         : '') +
       '.',
+    ...(fm ? [fm] : []),
     'Gate:',
   ];
   const tail = reportUrl ? [`Report: ${reportUrl}`] : [];
@@ -341,11 +387,52 @@ function shortSummary(e: Evaluation, reportUrl?: string): string {
   }
   const pop = e.baselines.popularity[primary];
   if (pop !== undefined) bits.push(`popular ${formatMetricValue(pop)}`);
-  const head = [`${bits.join(', ')}.`];
+  const fm = fmLine(e);
+  const head = [`${bits.join(', ')}.`, ...(fm ? [fm] : [])];
   const reasons = e.gate.passed ? ['All gate checks passed.'] : e.gate.failures.map((r) => `- ${r}`);
   const link = reportUrl ? `Report: ${reportUrl}` : '';
   const withLink = head.join('\n').length + link.length + 1 <= APPROVAL_SHORT_MAX && link ? [link] : [];
   return fitLines(head, reasons, withLink, APPROVAL_SHORT_MAX);
+}
+
+/**
+ * Plain-text lines under the terminal's metric table (local/terminal.ts): the FM job's test metrics
+ * (or why there are none), what counts as relevant, and what coverage is a share of. Takes evaluation.json
+ * as read back (older files lack the newer fields; those lines are then left out).
+ */
+export function evaluationNotes(e: Pick<Partial<Evaluation>, 'training' | 'counts' | 'config'>): string[] {
+  const lines: string[] = [];
+  const fm = e.training?.fm;
+  if (fm?.testMetrics) {
+    const workshop = Object.fromEntries(
+      Object.entries(WORKSHOP_FM_TEST_METRICS).filter(([name]) => fm.testMetrics![name] !== undefined),
+    );
+    lines.push(
+      `FM test   ${formatFmTestMetrics(fm.testMetrics)} (${fm.job})` +
+        (Object.keys(workshop).length > 0
+          ? `; workshop built-in on ml-100k ua: ${formatFmTestMetrics(workshop)}`
+          : ''),
+    );
+  } else if (fm) {
+    lines.push(`FM test   none: ${fm.note ?? fm.status} (${fm.job})`);
+  }
+  if (e.config?.evaluation) lines.push(`relevant  ${relevanceText(e as Evaluation)}`);
+  const c = e.counts;
+  if (c?.catalogMovies !== undefined) {
+    lines.push(
+      `coverage  share of the ${c.catalogSize} recommendable movies (in training)` +
+        (c.testOnlyMovies > 0
+          ? `; ${c.testOnlyMovies} movies rated only in the test split are not recommendable`
+          : ''),
+    );
+  }
+  return lines;
+}
+
+/** `FM test: accuracy 0.6978, F1 0.7436, cross-entropy 0.5769.` when the evaluation has them. */
+function fmLine(e: Evaluation): string | undefined {
+  const metrics = e.training?.fm.testMetrics;
+  return metrics ? `FM test: ${formatFmTestMetrics(metrics)}.` : undefined;
 }
 
 /** Joins head, as many optional lines as fit, and tail; hard-cuts with an ellipsis as a last resort. */

@@ -6,6 +6,10 @@
  *
  * A user a model does not know answers with `fallback: "popular"`; that user is left out of the model's
  * lists, so evaluation reports it as cold start instead of scoring popular movies as the model's work.
+ *
+ * Only movies of the training split can be recommended (the others have no trained vector): they are the
+ * random baseline's pool and the denominator of coverage; movies rated only in the test split are
+ * counted apart.
  */
 import type { ServedRecommendation } from '../../contracts';
 import type { MlConfig } from '../config';
@@ -19,6 +23,7 @@ import {
   type RecommendationLists,
 } from './recommend';
 import { renderReportHtml, summarizeForApproval } from './report-html';
+import type { TrainingReport } from './training-metrics';
 
 export interface RunEvaluationInput {
   readonly train: SplitRows;
@@ -31,6 +36,8 @@ export interface RunEvaluationInput {
   readonly meta: EvaluationMeta;
   /** Where the HTML report will be readable (shown in the approval text). */
   readonly reportUrl?: string;
+  /** The FM training job's test metrics (DescribeTrainingJob). @default - not reported */
+  readonly training?: TrainingReport;
 }
 
 export interface RunEvaluationOutput {
@@ -61,19 +68,24 @@ export function runEvaluation(input: RunEvaluationInput): RunEvaluationOutput {
   const candidate = listsOf(input.candidate, 'candidate', test);
   const production = input.production ? listsOf(input.production, 'production', test) : null;
   const trainCounts = countMovies(input.train.movieId);
+  const recommendable = Int32Array.from(trainCounts.keys()).sort();
+  if (recommendable.length === 0) throw new RunEvaluationError('the training split holds no movie');
   const rng = new Rng(config.seed).fork();
   const evaluation = evaluateRun({
     test,
-    catalogSize: input.catalog.length,
+    catalogSize: recommendable.length,
+    catalogMovies: input.catalog.length,
+    testOnlyMovies: countTestOnly(input.test.movieId, trainCounts),
     candidate,
     production,
     popularity: popularityRecommendations(trainCounts, users, seen, n),
-    random: randomRecommendations(input.catalog, users, seen, n, rng),
+    random: randomRecommendations(recommendable, users, seen, n, rng),
     cfg: config.evaluation,
     gateCfg: config.gate,
     seed: config.seed,
     itemPopularity: trainCounts,
     meta: input.meta,
+    ...(input.training ? { training: input.training } : {}),
   });
   return {
     evaluation,
@@ -81,6 +93,15 @@ export function runEvaluation(input: RunEvaluationInput): RunEvaluationOutput {
     approvalText: summarizeForApproval(evaluation, input.reportUrl, { short: true }),
     summary: summarizeForApproval(evaluation, input.reportUrl),
   };
+}
+
+/** Distinct movies of the test split that the training split does not have. */
+function countTestOnly(testMovies: Int32Array, trainCounts: ReadonlyMap<number, number>): number {
+  const testOnly = new Set<number>();
+  for (let i = 0; i < testMovies.length; i++) {
+    if (!trainCounts.has(testMovies[i])) testOnly.add(testMovies[i]);
+  }
+  return testOnly.size;
 }
 
 /**

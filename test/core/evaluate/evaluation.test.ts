@@ -54,6 +54,8 @@ describe('evaluateRun', () => {
       skippedNoRelevant: 0,
       relevantItems: e.counts.relevantItems,
       catalogSize: 100,
+      catalogMovies: 100,
+      testOnlyMovies: 0,
       maxK: 25,
       candidateUsers: 200,
       productionUsers: 180,
