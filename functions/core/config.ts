@@ -6,6 +6,10 @@
  * Hyperparameter names are the SageMaker built-ins' own (`num_factors`, `mini_batch_size`, ...).
  */
 import { z } from 'zod';
+import { ConfigError, formatIssues } from './config-errors';
+
+export { ConfigError, formatIssues } from './config-errors';
+import { ialsSchema } from './ials/config';
 import {
   FACTORIZATION_MACHINES,
   KNN,
@@ -202,7 +206,11 @@ export const evaluationSchema = section({
   topN: positiveInt.default(25),
   /** Bootstrap resamples over users for the candidate-vs-production intervals. @default 1000 */
   bootstrapSamples: positiveInt.default(1000),
-  /** Test ratings at or above this count as relevant. @default - every held-out rating is relevant */
+  /**
+   * Held-out ratings at or above this count as relevant (e.g. 4 on a 1-5 scale: only movies the user
+   * liked); users left with no relevant movie are skipped and counted. At most `ingest.ratingMax`.
+   * @default - every held-out rating is relevant
+   */
   relevanceMinRating: z.number().optional(),
 });
 
@@ -222,17 +230,34 @@ export const gateSchema = section({
   regressionMetrics: z.array(z.string()).default(['ndcg@10', 'precision@10', 'recall@10']),
 });
 
-export const mlConfigSchema = z.object({
-  /** Seed for every random choice of a run (split ties, negatives, init, bootstrap). @default 42 */
-  seed: z.number().int().default(42),
-  ingest: ingestSchema.default(() => ingestSchema.parse({})),
-  split: splitSchema.default(() => splitSchema.parse({})),
-  encoding: encodingSchema.default(() => encodingSchema.parse({})),
-  fm: fmSchema.default(() => fmSchema.parse({})),
-  knn: knnSchema.default(() => knnSchema.parse({})),
-  evaluation: evaluationSchema.default(() => evaluationSchema.parse({})),
-  gate: gateSchema.default(() => gateSchema.parse({})),
-});
+export const mlConfigSchema = z
+  .object({
+    /** Seed for every random choice of a run (split ties, negatives, init, bootstrap). @default 42 */
+    seed: z.number().int().default(42),
+    ingest: ingestSchema.default(() => ingestSchema.parse({})),
+    split: splitSchema.default(() => splitSchema.parse({})),
+    encoding: encodingSchema.default(() => encodingSchema.parse({})),
+    /**
+     * The embedding trainer: SageMaker's built-in Factorization Machines, or reelflow's implicit ALS
+     * (functions/core/ials/) run as a training job in the project's image. @default 'fm'
+     */
+    trainer: z.enum(['fm', 'ials']).default('fm'),
+    fm: fmSchema.default(() => fmSchema.parse({})),
+    /** iALS hyperparameters (functions/core/ials/config.ts), sent when `trainer` is 'ials'. */
+    ials: ialsSchema.default(() => ialsSchema.parse({})),
+    knn: knnSchema.default(() => knnSchema.parse({})),
+    evaluation: evaluationSchema.default(() => evaluationSchema.parse({})),
+    gate: gateSchema.default(() => gateSchema.parse({})),
+  })
+  // Checks across sections (one per rule; add new ones here).
+  .refine(
+    (c) =>
+      c.evaluation.relevanceMinRating === undefined || c.evaluation.relevanceMinRating <= c.ingest.ratingMax,
+    {
+      message: 'relevanceMinRating is above ingest.ratingMax: no held-out rating could be relevant',
+      path: ['evaluation', 'relevanceMinRating'],
+    },
+  );
 
 export type MlConfig = z.infer<typeof mlConfigSchema>;
 export type IngestConfig = MlConfig['ingest'];
@@ -243,33 +268,11 @@ export type KnnHyperparameters = MlConfig['knn'];
 export type EvaluationConfig = MlConfig['evaluation'];
 export type GateConfig = MlConfig['gate'];
 
-/** Thrown when a configuration value is invalid; the message names every bad key. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
 /** Parses and validates `raw` (partial; defaults fill the rest). `prefix` names the keys in errors. */
 export function parseMlConfig(raw: unknown = {}, prefix = 'ml'): MlConfig {
   const result = mlConfigSchema.safeParse(raw ?? {});
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues, prefix));
   return result.data;
-}
-
-/** One line per issue: `ml.split.testShare: Too big: expected number to be <1 (got 1.5)`. */
-export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: string): string {
-  return issues
-    .map((issue) => {
-      const key = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
-      // One unknown key: name it in the path, as every other issue does.
-      if (issue.code === 'unrecognized_keys' && issue.keys.length === 1) {
-        return `invalid config ${key}.${issue.keys[0]}: ${issue.message}`;
-      }
-      return `invalid config ${key}: ${issue.message}`;
-    })
-    .join('\n');
 }
 
 /** Hyperparameters as CreateTrainingJob wants them: a map of strings; unset (undefined) ones are left out. */
