@@ -16,6 +16,8 @@ const E2E_TESTS = [
   '<rootDir>/test/local/twin-api.test.ts',
   '<rootDir>/test/local/rollback-workflow.test.ts',
   '<rootDir>/test/local/operate/twin-cli.test.ts',
+  '<rootDir>/test/local/processing-path.test.ts',
+  '<rootDir>/test/local/start-predefined.test.ts',
 ];
 
 const common = {

@@ -88,6 +88,11 @@ export interface PrepareResult {
    * recorded before lineage existed).
    */
   readonly batches?: { readonly trained: number; readonly excluded: number };
+  /**
+   * The FM training job's instance count: the configured `training.fmInstanceCount`, cut to the number
+   * of train shards (ShardedByS3Key gives an instance without a file no data; it is billed all the same).
+   */
+  readonly training: { readonly fmInstanceCount: number };
 }
 
 /**
@@ -113,6 +118,8 @@ export interface BuildVectorsResult {
   readonly tagBits: number;
   readonly users: number;
   readonly movies: number;
+  /** The k-NN training job's instance count: the configured one, cut to the k-NN train files written. */
+  readonly knnInstanceCount: number;
 }
 
 /** What the deploy workflow writes to the production record (SSM parameter, JSON). */

@@ -37,6 +37,15 @@ export async function loadDeployConfig(options: LoadConfigOptions = {}): Promise
   return parseDeployConfig(raw);
 }
 
+/**
+ * The config the local runtime runs with under `npm start`: the tuning search runs when `tuning.local`
+ * (default true) asks for it, even if `tuning.enabled` (the AWS setting) is off, since it is cheap here.
+ */
+export function withLocalTuning(config: DeployConfig): DeployConfig {
+  const enabled = config.tuning.enabled || config.tuning.local;
+  return enabled === config.tuning.enabled ? config : { ...config, tuning: { ...config.tuning, enabled } };
+}
+
 /** `b` merged over `a`: plain objects merge key by key; anything else in `b` replaces. */
 export function deepMerge(a: unknown, b: unknown): unknown {
   if (!isPlainObject(a) || !isPlainObject(b)) return b === undefined ? a : b;

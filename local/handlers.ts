@@ -5,7 +5,7 @@
  * The workflow handlers are keyed by the function ARNs the rendered definitions call
  * (RENDER_PLACEHOLDERS), so a Task binds to the handler the stack would wire to that function. The three
  * data handlers (the ones the stack gives 10 GB and 15 minutes) run on Lambda instances, worker threads
- * (services/lambda-instances.ts); the light ones run on the main thread.
+ * (services/lambda-instances.ts), and so does the tune handler; the light ones run on the main thread.
  */
 import { join } from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, CodePipelineEvent, Context } from 'aws-lambda';
@@ -31,12 +31,14 @@ const WORKFLOW = join(__dirname, '..', 'functions', 'workflow');
  * modules must load now, in order, through the CommonJS loader tsx and ts-jest both provide.
  */
 export function loadProjectHandlers(): ProjectHandlers {
-  const heavy = ['prepare', 'build-vectors', 'evaluate'].map(
+  const heavy = ['prepare', 'build-vectors', 'evaluate', 'tune'].map(
     (name) => new LambdaInstances({ modulePath: join(WORKFLOW, `${name}.ts`), exportName: 'handler' }),
   );
-  const [prepare, buildVectors, evaluate] = heavy.map(
+  const [prepare, buildVectors, evaluate, tune] = heavy.map(
     (instances) => (payload: never) => instances.invoke(payload),
   );
+  const planRun =
+    require('../functions/workflow/plan-run') as typeof import('../functions/workflow/plan-run');
   const recordDeployment =
     require('../functions/workflow/record-deployment') as typeof import('../functions/workflow/record-deployment');
   const smokeTest =
@@ -49,9 +51,11 @@ export function loadProjectHandlers(): ProjectHandlers {
   const p = RENDER_PLACEHOLDERS;
   return {
     lambdas: {
+      [p.planRun]: planRun.handler as LambdaHandler,
       [p.prepare]: prepare,
       [p.buildVectors]: buildVectors,
       [p.evaluate]: evaluate,
+      [p.tune]: tune,
       [p.recordDeployment]: recordDeployment.handler as LambdaHandler,
       [p.smokeTest]: smokeTest.handler as LambdaHandler,
     },

@@ -31,6 +31,7 @@ import { DEPLOY_STATES } from '../pipeline/deploy-workflow';
 import { NO_TRIGGER, STAGES } from '../pipeline/release-pipeline';
 import { SUMMARY_NAMESPACE } from '../pipeline/release-stages';
 import { RETRAIN_STATES } from '../pipeline/retrain-workflow';
+import { processingStateNames } from '../pipeline/retrain/states';
 import type { ApprovalDecision, ApprovalRequest, Approver } from './approval';
 import { appendRun, clearProgress, writeProgress, type RunRecord, type RunStatus } from './run-history';
 import type { LocalCodePipelineApi } from './services/codepipeline';
@@ -39,6 +40,13 @@ import type { LocalStepFunctionsApi } from './services/stepfunctions';
 import type { ExecutionEvent, ExecutionResult, StateMachineRunner } from './state-machine-runner';
 
 export type Stage = (typeof STAGES)[number];
+
+/** `<Step>Error` (the Processing path's failure route) -> the data step's Lambda state name. */
+const PROCESSING_ERROR_STATES = new Map(
+  [RETRAIN_STATES.prepare, RETRAIN_STATES.buildVectors, RETRAIN_STATES.evaluate].map(
+    (step): [string, string] => [processingStateNames(step).error, step],
+  ),
+);
 
 /** What the pipeline reports while it runs (the terminal prints it; tests and benchmarks read it). */
 export type PipelineEvent =
@@ -489,6 +497,11 @@ export class LocalPipeline {
           // Only a catch into the failure path marks the failing state (ReadProduction's catch into
           // NoProduction, FindEndpoint's into EndpointExists? are the expected paths, not failures).
           if (event.type === 'caught' && event.next === failurePath) context.failedState ??= event.state;
+          // A data step run as a Processing job reports its error in its result: `<Step>Error` routes it
+          // to the failure path, and the step failed as its Lambda would have.
+          if (event.type === 'entered' && PROCESSING_ERROR_STATES.has(event.state)) {
+            context.failedState ??= PROCESSING_ERROR_STATES.get(event.state);
+          }
           if (event.type === 'entered') context.progress?.state(event.state);
           this.emit({ type: 'state', runId: context.runId, workflow, event });
         },

@@ -14,8 +14,8 @@ import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { listObjects } from '../functions/common/s3-io';
 import { approverFor } from './approval';
 import { EXIT, UsageError, type ParsedArgs } from './cli-args';
-import { loadDeployConfig } from './config';
-import { selectRatingFiles, uploadKey } from './data-files';
+import { loadDeployConfig, withLocalTuning } from './config';
+import { selectRatingFiles, uploadKey, type DataSelection } from './data-files';
 import {
   DEFAULT_HOME,
   homeLayout,
@@ -64,12 +64,12 @@ export async function startCommand(args: ParsedArgs): Promise<number> {
     if (other) throw new InstanceRunningError(layout.root, other.pid);
     await resetHome(layout);
   }
-  const config = await loadDeployConfig({ configFile: v.config as string | undefined });
+  const config = withLocalTuning(await loadDeployConfig({ configFile: v.config as string | undefined }));
   const data =
     typeof v.data === 'string'
       ? {
           root: v.data,
-          ...(await selectRatingFiles(v.data, { allFiles: config.ml.split.mode === 'predefined' })),
+          ...(await selectRatingFiles(v.data, { predefinedSplit: config.ml.split.mode === 'predefined' })),
         }
       : undefined;
   const history = await readRuns(layout.historyFile);
@@ -143,7 +143,7 @@ export async function startCommand(args: ParsedArgs): Promise<number> {
 async function startRun(
   write: (line: string) => void,
   runtime: LocalRuntime,
-  data: { root: string; files: readonly string[]; skipped: readonly string[] } | undefined,
+  data: (DataSelection & { root: string }) | undefined,
   add: boolean,
 ): Promise<PipelineExecution | undefined> {
   const now = new Date();
@@ -157,12 +157,14 @@ async function startRun(
     });
     if (data.skipped.length > 0) {
       write(
-        `data      ${data.root}: uploading ${data.files.map((f) => relative(data.root, f) || f).join(', ')}; not ratings: ${data.skipped.map((f) => relative(data.root, f)).join(', ')}`,
+        `data      ${data.root}: uploading ${data.files.map((f) => relative(data.root, f) || f).join(', ')}; ${data.predefinedPair ? 'not the predefined split' : 'not ratings'}: ${data.skipped.map((f) => relative(data.root, f)).join(', ')}`,
       );
     }
+    // A predefined pair keeps its names (ua.base sorts before ua.test, the upload order, anyway).
+    const ordered = data.files.length > 1 && !data.predefinedPair;
     const files = await Promise.all(
       data.files.map(async (file, i) => ({
-        key: uploadKey(file, data.root, now, data.files.length > 1 ? i : undefined),
+        key: uploadKey(file, data.root, now, ordered ? i : undefined),
         body: await readFile(file),
       })),
     );

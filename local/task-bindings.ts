@@ -7,13 +7,14 @@
  * | Lambda function ARNs (RENDER_PLACEHOLDERS)        | the project's handler, in-process, same payload       |
  * | `lambda:invoke` (by `Parameters.FunctionName`)    | the same handlers, result wrapped in `Payload`        |
  * | `sagemaker:createTrainingJob.sync`                | LocalSageMaker training job (a job instance)          |
+ * | `sagemaker:createProcessingJob.sync`              | LocalSageMaker Processing job (a job instance)        |
  * | `sagemaker:createModel` / `createEndpointConfig`  | LocalSageMaker                                        |
  * | `sagemaker:createEndpoint`                        | LocalSageMaker hosting                                |
  * | `sagemaker:createTransformJob.sync`               | LocalSageMaker transform job (a job instance)         |
  * | `aws-sdk:sagemaker:describeEndpoint/updateEndpoint` | LocalSageMaker hosting (blue/green)                 |
  * | `aws-sdk:sagemaker:describeModel`                 | LocalSageMaker (production's containers, to copy)     |
  * | `aws-sdk:ssm:getParameter`                        | the local parameter store                             |
- * | `aws-sdk:s3:getObject`                            | the local S3 (s3rver), through the AWS SDK            |
+ * | `aws-sdk:s3:getObject` / `putObject`              | the local S3 (s3rver), through the AWS SDK            |
  * | `aws-sdk:cloudwatch:describeAlarms`               | the local alarms                                      |
  * | `sns:publish`                                     | the local notifications (the terminal)                |
  *
@@ -31,7 +32,13 @@
  * AWS's validation message as the cause. A member the API does not have fails as `States.Runtime` with
  * Step Functions' `SCHEMA_VALIDATION_FAILED` wording (AWS refuses such a definition outright).
  */
-import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  NoSuchKey,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import type { LocalAlarms } from './services/alarms';
 import {
   findViolations,
@@ -93,6 +100,7 @@ export function taskBindings(services: BindingServices): TaskBindings {
 
   const bindings: Record<string, TaskBinding> = {
     [states('sagemaker:createTrainingJob.sync')]: optimized((r) => sagemaker.createTrainingJob(r)),
+    [states('sagemaker:createProcessingJob.sync')]: optimized((r) => sagemaker.createProcessingJob(r)),
     [states('sagemaker:createModel')]: optimized((r) => sagemaker.createModel(r)),
     [states('sagemaker:createTransformJob.sync')]: optimized((r) => sagemaker.createTransformJob(r)),
     [states('sagemaker:createEndpointConfig')]: optimized((r) => sagemaker.createEndpointConfig(r)),
@@ -104,6 +112,7 @@ export function taskBindings(services: BindingServices): TaskBindings {
     [states('aws-sdk:ssm:getParameter')]: sdk('Ssm', (r) => parameters.getParameter(r)),
     [states('aws-sdk:cloudwatch:describeAlarms')]: sdk('CloudWatch', (r) => alarms.describeAlarms(r)),
     [states('aws-sdk:s3:getObject')]: sdk('S3', (r: { Bucket: string; Key: string }) => getObject(s3, r)),
+    [states('aws-sdk:s3:putObject')]: sdk('S3', (r: PutObjectCommandInput) => putObject(s3, r)),
     [states('sns:publish')]: async (input) => notifications.publish(input as never),
   };
   const invoke = async (handler: LambdaHandler, payload: unknown): Promise<unknown> => {
@@ -218,6 +227,16 @@ async function getObject(
     ETag: response.ETag,
     LastModified: response.LastModified?.toISOString(),
   };
+}
+
+/**
+ * PutObject as the SDK integration runs it: the request's members as given (the model check has
+ * accepted them; a JSON string Body is stored as its UTF-8 text), the response without `$metadata`.
+ */
+async function putObject(s3: S3Client, input: PutObjectCommandInput): Promise<Record<string, unknown>> {
+  const response: Record<string, unknown> = { ...(await s3.send(new PutObjectCommand(input))) };
+  delete response.$metadata;
+  return response;
 }
 
 /** The error of a Lambda Task: the error type, and the Lambda error JSON as the cause. */

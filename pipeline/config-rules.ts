@@ -79,6 +79,22 @@ export function sageMakerQuotaNeeds(
   ];
 }
 
+/**
+ * The Processing instance quota the data steps need when they may run as Processing jobs (mode `auto` or
+ * `processing`): one instance, the steps run one after the other. None with mode `lambda`.
+ */
+export function processingQuotaNeeds(config: Pick<DeployConfig, 'processing'>): SageMakerQuotaNeed[] {
+  const { processing } = config;
+  if (processing.mode === 'lambda') return [];
+  return [
+    {
+      quotaName: `${processing.instanceType} for processing job usage`,
+      instances: 1,
+      reason: `the data steps run as one-instance Processing jobs (processing.mode ${processing.mode}), one after the other`,
+    },
+  ];
+}
+
 /** Rules that span keys; each issue is attached to the key the operator has to change. */
 export function checkCrossFieldRules(config: DeployConfig, ctx: z.RefinementCtx): void {
   checkLambdaMemory(config, ctx);

@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, formatIssues, mlConfigSchema } from '../functions/core/config';
+import { tuningSchema } from '../functions/core/tuning/config';
 import { checkCrossFieldRules, LAMBDA_MAX_MEMORY_MB, NEW_ACCOUNT_LAMBDA_MEMORY_MB } from './config-rules';
 
 /** The key of the config block in `cdk.json` `context`, and the prefix of every error message. */
@@ -218,6 +219,30 @@ const workflowLogsSchema = z.strictObject({
   deploy: workflowLogSchema.default(() => workflowLogSchema.parse({})),
 });
 
+/**
+ * Where the data steps (Prepare, BuildVectors, Evaluate) run: as Lambda functions (up to
+ * `workflowMemoryMb`, 15 minutes, 10 GiB of /tmp) or as SageMaker Processing jobs running the same code
+ * in the project's image (docs/processing-limits.md has the measured limits of each path).
+ */
+const processingSchema = z.strictObject({
+  /**
+   * `lambda` always, `processing` always, or `auto`: Processing jobs when the rating files under
+   * `ratings/` add up to more than `autoThresholdBytes` (the PlanRun state decides per run). @default 'auto'
+   */
+  mode: z.enum(['auto', 'lambda', 'processing']).default('auto'),
+  /** With mode `auto`: input size (bytes of the rating files as stored) above which a run uses Processing jobs. @default 104857600 (100 MiB) */
+  autoThresholdBytes: positiveInt.default(100 * 1024 * 1024),
+  /**
+   * The Processing instance type, one of INSTANCE_FAMILIES.training (the project's image is linux/amd64
+   * and the volume is encrypted with the project key, as a training job's). @default 'ml.m5.4xlarge' (64 GiB)
+   */
+  instanceType: instanceTypeFor('training').default('ml.m5.4xlarge'),
+  /** ML storage volume of the Processing instance, GiB. @default 50 */
+  volumeSizeGb: positiveInt.max(16384).default(50),
+  /** StoppingCondition.MaxRuntimeInSeconds of each Processing job (SageMaker allows 9 days). @default 14400 (4 h) */
+  maxRuntimeSeconds: positiveInt.min(60).max(777_600).default(14_400),
+});
+
 const dataRetentionSchema = z.strictObject({
   /**
    * Days the data bucket keeps an object version after it stops being current (an overwritten or
@@ -248,6 +273,11 @@ const deployConfigObject = z
       .max(16)
       .default('reelflow'),
     ml: mlConfigSchema.default(() => mlConfigSchema.parse({})),
+    /**
+     * The search for the ranking metric before the final FM training (functions/core/tuning/): trials,
+     * parallelism, validation split and search space. Off on AWS by default, on in `npm start`.
+     */
+    tuning: tuningSchema.default(() => tuningSchema.parse({})),
     training: trainingSchema.default(() => trainingSchema.parse({})),
     transform: transformSchema.default(() => transformSchema.parse({})),
     endpoint: endpointSchema.default(() => endpointSchema.parse({})),
@@ -256,6 +286,7 @@ const deployConfigObject = z
     approval: approvalSchema.default(() => approvalSchema.parse({})),
     api: apiSchema.default(() => apiSchema.parse({})),
     dataRetention: dataRetentionSchema.default(() => dataRetentionSchema.parse({})),
+    processing: processingSchema.default(() => processingSchema.parse({})),
     /**
      * Memory of the Prepare, BuildVectors and Evaluate functions, MB. 3008 MB handles MovieLens-latest-small
      * and 1M; MovieLens-32M needs up to 10240, which requires an account whose Lambda memory quota allows
@@ -305,6 +336,7 @@ export type DeploymentConfig = DeployConfig['deployment'];
 export type AlarmsConfig = DeployConfig['alarms'];
 export type CapacitySize = DeploymentConfig['canarySize'];
 export type WorkflowLogConfig = DeployConfig['workflowLogs']['retrain'];
+export type ProcessingConfig = DeployConfig['processing'];
 
 /**
  * Parses and validates the raw `context.reelflow` object (partial: defaults fill the rest).

@@ -36,9 +36,11 @@ export const RENDER_REGION = 'us-east-1';
 const arn = (service: string, resource: string): string =>
   `arn:aws:${service}:${RENDER_REGION}:${RENDER_ACCOUNT}:${resource}`;
 export const RENDER_PLACEHOLDERS = {
+  planRun: arn('lambda', 'function:reelflow-plan-run'),
   prepare: arn('lambda', 'function:reelflow-prepare'),
   buildVectors: arn('lambda', 'function:reelflow-build-vectors'),
   evaluate: arn('lambda', 'function:reelflow-evaluate'),
+  tune: arn('lambda', 'function:reelflow-tune'),
   recordDeployment: arn('lambda', 'function:reelflow-record-deployment'),
   smokeTest: arn('lambda', 'function:reelflow-smoke-test'),
   alerts: arn('sns', 'reelflow-alerts'),
@@ -46,6 +48,7 @@ export const RENDER_PLACEHOLDERS = {
   trainingRole: `arn:aws:iam::${RENDER_ACCOUNT}:role/reelflow-training`,
   hostingRole: `arn:aws:iam::${RENDER_ACCOUNT}:role/reelflow-model`,
   transformRole: `arn:aws:iam::${RENDER_ACCOUNT}:role/reelflow-transform`,
+  processingRole: `arn:aws:iam::${RENDER_ACCOUNT}:role/reelflow-processing`,
   servingImage: `${RENDER_ACCOUNT}.dkr.ecr.${RENDER_REGION}.amazonaws.com/reelflow-serving:local`,
 } as const;
 
@@ -68,23 +71,32 @@ export function renderWorkflowDefinitions(config: DeployConfig): RenderedWorkflo
   const role = (id: string, roleArn: string): iam.IRole =>
     iam.Role.fromRoleArn(stack, id, roleArn, { mutable: false });
   const alerts = sns.Topic.fromTopicArn(stack, 'Alerts', p.alerts);
+  const dataBucket = s3.Bucket.fromBucketName(
+    stack,
+    'DataBucket',
+    dataBucketName(stack, config.resourcePrefix),
+  );
 
   const retrain = new RetrainWorkflow(stack, 'Retrain', {
     config,
     key,
+    planRun: fn('PlanRun', p.planRun),
     prepare: fn('Prepare', p.prepare),
     buildVectors: fn('BuildVectors', p.buildVectors),
     evaluate: fn('Evaluate', p.evaluate),
+    tune: fn('Tune', p.tune),
     alerts,
     trainingRole: role('TrainingRole', p.trainingRole),
     hostingRole: role('ModelRole', p.hostingRole),
     transformRole: role('TransformRole', p.transformRole),
+    processingRole: role('ProcessingRole', p.processingRole),
+    dataBucket,
     servingImageUri: p.servingImage,
     productionParameterName: productionParameterName(config),
   });
   const deploy = new DeployWorkflow(stack, 'Deploy', {
     config,
-    dataBucket: s3.Bucket.fromBucketName(stack, 'DataBucket', dataBucketName(stack, config.resourcePrefix)),
+    dataBucket,
     key,
     recordDeployment: fn('RecordDeployment', p.recordDeployment),
     smokeTest: fn('SmokeTest', p.smokeTest),

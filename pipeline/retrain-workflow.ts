@@ -2,14 +2,17 @@
  * The retrain workflow: from a run id and the upload that started it to an evaluated, gated candidate.
  * This construct only joins its three phases (pipeline/retrain/) and wraps them in a state machine:
  *
- *   PrepareAndTrain:   LoadConfig -> Prepare -> HasData? (no rating file yet: NothingToDo) -> TrainFM (.sync)
- *                      -> BuildVectors -> TrainKNN (.sync)
+ *   PrepareAndTrain:   LoadConfig -> PlanRun -> [Prepare] -> HasData? (no rating file yet: NothingToDo)
+ *                      -> TrainFM (.sync) -> [BuildVectors] -> TrainKNN (.sync)
  *   ModelAndTransform: CreateCandidateModel -> CreateTransformModel -> ReadProduction (or NoProduction)
  *                      -> HasProduction?
  *                        yes: DescribeProductionModel -> CreateProductionTransformModel
  *                             -> TransformBoth [TransformCandidate | TransformProduction] (.sync, in parallel)
  *                        no:  TransformCandidateOnly (.sync)
- *   EvaluateAndGate:   Evaluate -> Gate -> CandidateReady (output: the evaluation) | NotifyRejected -> CandidateRejected
+ *   EvaluateAndGate:   [Evaluate] -> Gate -> CandidateReady (output: the evaluation) | NotifyRejected -> CandidateRejected
+ *
+ * A [data step] runs as its Lambda function or, as PlanRun decided from the config and the input size, as
+ * a SageMaker Processing job running the same code in the project's image (retrain/processing-step.ts).
  *
  * Every Task retries throttling with backoff and catches everything into NotifyFailure -> RetrainFailed.
  * Every job and model is named per attempt (names come from Prepare, which derives a suffix from the
@@ -20,6 +23,7 @@ import { Duration } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
@@ -31,6 +35,7 @@ import { grantRetrainPermissions } from './retrain/permissions';
 import { PrepareAndTrain } from './retrain/prepare-and-train';
 import { RETRAIN_STATES as S, type RetrainConfig } from './retrain/states';
 import { maxTrainingJobSeconds } from './retrain/training-task';
+import { maxTuningSeconds } from './retrain/tuning';
 import { guard, SNS_RETRY, workflowStateMachine } from './workflow-kit';
 
 export { RETRAIN_STATES, type RetrainConfig } from './retrain/states';
@@ -41,12 +46,19 @@ export interface RetrainWorkflowProps {
   readonly config: RetrainConfig;
   /** Encrypts training volumes and outputs, transform volumes and outputs; decrypts the SSM record. */
   readonly key: kms.IKey;
+  /** Decides whether the data steps run as Lambda functions or Processing jobs (the PlanRun state). */
+  readonly planRun: lambda.IFunction;
   /** Splits and encodes the ratings and names the run's jobs (the Prepare state). */
   readonly prepare: lambda.IFunction;
   /** Turns the FM model into k-NN vectors and the serving bundle (the BuildVectors state). */
   readonly buildVectors: lambda.IFunction;
   /** Scores the candidate against production and the baseline, and gates it (the Evaluate state). */
   readonly evaluate: lambda.IFunction;
+  /**
+   * Plans, scores and picks the tuning trials (PlanTuning, ScoreTrial, PickBest); required with
+   * `tuning.enabled`. @default - none (tuning off)
+   */
+  readonly tune?: lambda.IFunction;
   /** Failure and rejection notices. */
   readonly alerts: sns.ITopic;
   /** Assumed by the training jobs. */
@@ -55,8 +67,12 @@ export interface RetrainWorkflowProps {
   readonly hostingRole: iam.IRole;
   /** The execution role of the transform models (the batch transforms). */
   readonly transformRole: iam.IRole;
-  /** The pre/post container image. */
+  /** The pre/post container image; it also holds the data steps' Processing entry (/app/processing.js). */
   readonly servingImageUri: string;
+  /** Assumed by the data steps' Processing jobs. */
+  readonly processingRole: iam.IRole;
+  /** The data bucket: the Processing jobs' task and result objects (`runs/<runId>/tasks/`). */
+  readonly dataBucket: s3.IBucket;
   /** The SSM parameter with the production record (JSON ProductionRecord), absent before the first deploy. */
   readonly productionParameterName: string;
 }
@@ -74,8 +90,17 @@ export class RetrainWorkflow extends Construct {
     const { config } = props;
     const failure = this.failurePath(props.alerts);
     const knnImage = builtinImageUri(this, 'knn');
+    const processing = {
+      role: props.processingRole,
+      imageUri: props.servingImageUri,
+      key: props.key,
+      bucketName: props.dataBucket.bucketName,
+    };
     const prepareAndTrain = new PrepareAndTrain(this, 'PrepareAndTrain', {
       config,
+      planRun: props.planRun,
+      tune: props.tune,
+      processing,
       prepare: props.prepare,
       buildVectors: props.buildVectors,
       fmImage: builtinImageUri(this, 'factorization-machines'),
@@ -97,6 +122,7 @@ export class RetrainWorkflow extends Construct {
     });
     const evaluateAndGate = new EvaluateAndGate(this, 'EvaluateAndGate', {
       evaluate: props.evaluate,
+      processing: { ...processing, config: config.processing },
       alerts: props.alerts,
       failure,
     });
@@ -105,8 +131,15 @@ export class RetrainWorkflow extends Construct {
       definition: prepareAndTrain.next(modelAndTransform).next(evaluateAndGate),
       key: props.key,
       logRetentionDays: config.logRetentionDays,
-      // Two training jobs, then data steps and batch transforms: generous, but bounded.
-      timeout: Duration.seconds(2 * maxTrainingJobSeconds(config.training) + 6 * 3600),
+      // Two training jobs, three data steps (each at most a Processing job) and batch transforms: bounded.
+      timeout: Duration.seconds(
+        2 * maxTrainingJobSeconds(config.training) +
+          3 * config.processing.maxRuntimeSeconds +
+          (config.tuning.enabled
+            ? maxTuningSeconds(config.tuning, maxTrainingJobSeconds(config.training))
+            : 0) +
+          6 * 3600,
+      ),
       comment: 'reelflow retrain: prepare, train FM and k-NN, build the candidate, evaluate, gate',
       // Its state holds the production record decrypted from the SSM SecureString (ReadProduction).
       logs: config.workflowLogs.retrain,
@@ -117,7 +150,15 @@ export class RetrainWorkflow extends Construct {
       trainingRole: props.trainingRole,
       hostingRole: props.hostingRole,
       transformRole: props.transformRole,
-      functions: [props.prepare, props.buildVectors, props.evaluate],
+      processingRole: props.processingRole,
+      dataBucket: props.dataBucket,
+      functions: [
+        props.planRun,
+        props.prepare,
+        props.buildVectors,
+        props.evaluate,
+        ...(props.tune ? [props.tune] : []),
+      ],
     });
   }
 

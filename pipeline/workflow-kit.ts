@@ -128,14 +128,19 @@ export function lambdaStep(
 
 /** SageMaker API actions with an optimized Step Functions integration used here. */
 export type SageMakerAction =
-  'createTrainingJob' | 'createTransformJob' | 'createModel' | 'createEndpointConfig' | 'createEndpoint';
+  | 'createTrainingJob'
+  | 'createTransformJob'
+  | 'createProcessingJob'
+  | 'createModel'
+  | 'createEndpointConfig'
+  | 'createEndpoint';
 
 /** Props of {@link sageMakerTask}. */
 export interface SageMakerTaskProps {
   /** The SageMaker API action the Task calls. */
   readonly action: SageMakerAction;
   /**
-   * `.sync`: wait for the job to finish (training and transform jobs only).
+   * `.sync`: wait for the job to finish (training, transform and processing jobs only).
    * @default false
    */
   readonly sync?: boolean;

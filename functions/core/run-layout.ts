@@ -55,6 +55,67 @@ export function attemptOf(executionName: string): string {
  * Nothing is ever named twice, so a retried stage never meets "already exists".
  */
 export function runNames(runId: string, prefix: string, attempt: string): RunNames {
+  const name = namer(runId, prefix, attempt);
+  return {
+    fmJob: name('fm'),
+    knnJob: name('knn'),
+    model: name('model'),
+    transformModel: name('tmodel'),
+    productionTransformModel: name('tmodelp'),
+    candidateTransformJob: name('eval'),
+    productionTransformJob: name('evalprod'),
+    endpointConfigPrefix: `${prefix}-config-${name.tag}`,
+  };
+}
+
+/**
+ * The data steps that run either as a Lambda function or as a SageMaker Processing job (the argument the
+ * Processing container's entry takes), and their names: the state (`Prepare`), the S3 task folder
+ * (`runs/<runId>/tasks/<step>-<attempt>/`) and the Processing job kind (`<prefix>-prep-<runTag>-<attempt>`).
+ */
+export const PROCESSING_STEPS = ['prepare', 'build-vectors', 'evaluate'] as const;
+export type ProcessingStep = (typeof PROCESSING_STEPS)[number];
+const PROCESSING_KIND: Readonly<Record<ProcessingStep, string>> = {
+  prepare: 'prep',
+  'build-vectors': 'vec',
+  evaluate: 'eval',
+};
+
+/** One attempt's Processing job names (`<prefix>-prep|vec|eval-<runTag>-<attempt>`, <= 63 characters). */
+export interface ProcessingJobNames {
+  readonly prepareJob: string;
+  readonly buildVectorsJob: string;
+  readonly evaluateJob: string;
+}
+
+/**
+ * The Processing job names of a run attempt, cut like runNames' (the same run tag). A Processing job is
+ * another SageMaker resource type than a transform job, so `-eval-` names no transform job's twin.
+ */
+export function processingJobNames(runId: string, prefix: string, attempt: string): ProcessingJobNames {
+  const name = namer(runId, prefix, attempt);
+  return {
+    prepareJob: name(PROCESSING_KIND.prepare),
+    buildVectorsJob: name(PROCESSING_KIND['build-vectors']),
+    evaluateJob: name(PROCESSING_KIND.evaluate),
+  };
+}
+
+/**
+ * The key prefix (ending with `/`) a Processing job of `step` exchanges its task and result through:
+ * `runs/<runId>/tasks/<step>-<attempt>/` (`task/task.json` in, `result/result.json` out).
+ */
+export function processingTaskKey(runId: string, step: ProcessingStep, attempt: string): string {
+  checkPart(runId, 'run id');
+  return `runs/${runId}/tasks/${step}-${attempt}/`;
+}
+
+/** `kind` -> `<prefix>-<kind>-<runTag>-<attempt>`, the run tag cut to fit 63 characters (see runNames). */
+function namer(
+  runId: string,
+  prefix: string,
+  attempt: string,
+): ((kind: string) => string) & { readonly tag: string } {
   checkPart(prefix, 'resource prefix');
   checkPart(runId, 'run id');
   if (!/^[a-z0-9]+$/.test(attempt)) {
@@ -71,17 +132,7 @@ export function runNames(runId: string, prefix: string, attempt: string): RunNam
     );
   }
   const tag = runTag(runId, budget);
-  const name = (kind: string): string => `${prefix}-${kind}-${tag}-${attempt}`;
-  return {
-    fmJob: name('fm'),
-    knnJob: name('knn'),
-    model: name('model'),
-    transformModel: name('tmodel'),
-    productionTransformModel: name('tmodelp'),
-    candidateTransformJob: name('eval'),
-    productionTransformJob: name('evalprod'),
-    endpointConfigPrefix: `${prefix}-config-${tag}`,
-  };
+  return Object.assign((kind: string): string => `${prefix}-${kind}-${tag}-${attempt}`, { tag });
 }
 
 /** The run id, cut to `max` characters without a trailing hyphen. */
@@ -133,6 +184,8 @@ export const MAX_VARIABLE_VALUE = 1000;
  * to it, `<path>.withdrawal.json`). Both are outside `ratings/`, so no run reads them.
  */
 export const QUARANTINE_PREFIX = 'quarantine/';
+/** Key prefix of the rating batches a run trains on (an upload there starts a run). */
+export const RATINGS_PREFIX = 'ratings/';
 export const WITHDRAWN_PREFIX = 'withdrawn/';
 /** Suffixes of the sidecar files next to a quarantined or withdrawn batch. */
 export const QUARANTINE_REPORT_SUFFIX = '.report.json';

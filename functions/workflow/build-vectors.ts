@@ -15,7 +15,9 @@ import { getObjectBytes, getObjectText, s3ClientConfig, s3Sink } from '../common
 import { parseS3Uri, runKey } from '../common/s3-uri';
 import { tracer } from '../common/tracer';
 import { buildVectors as buildVectorsCore } from '../core/build-vectors';
-import { parseMlConfig } from '../core/config';
+import { parseMlConfig, type MlConfig } from '../core/config';
+import { knnFeatureDim } from '../core/prepare';
+import { FramedRowEncoder } from '../core/recordio';
 import { readFmModelTarGz } from '../core/fm/artifact';
 import { parseIdMapCsv, parseSplitCsv } from '../core/split';
 import { TAG_BITS } from '../core/serving/user-tags';
@@ -24,6 +26,8 @@ const eventSchema = z.object({
   runId: z.string().min(1),
   prepared: z.object({ uris: z.object({ knnTrain: z.string(), servingBundle: z.string() }).loose() }).loose(),
   fm: z.object({ artifact: z.string().startsWith('s3://') }),
+  /** training.knnInstanceCount: the most instances the k-NN job may use. */
+  knnInstanceCount: z.number().int().positive().default(1),
 });
 
 /** The task payload: `{ runId, prepared: $.prepared, fm: { artifact } }`. */
@@ -31,13 +35,35 @@ export interface BuildVectorsEvent {
   readonly runId: string;
   readonly prepared: Pick<PrepareResult, 'uris'>;
   readonly fm: { readonly artifact: string };
+  /** The configured k-NN instance count. @default 1 */
+  readonly knnInstanceCount?: number;
+}
+
+/** Fewer rows than this in a k-NN shard is not worth another instance. */
+export const KNN_MIN_ROWS_PER_SHARD = 1000;
+
+/**
+ * The config with a shard size that splits `rows` k-NN rows of dimension `dim` into at least `wanted`
+ * files (never larger shards than configured), and how many files that is at least.
+ */
+export function knnSharding(
+  config: MlConfig,
+  rows: number,
+  wanted: number,
+): { config: MlConfig; files: number } {
+  const files = Math.max(1, Math.min(wanted, Math.floor(rows / KNN_MIN_ROWS_PER_SHARD)));
+  if (files === 1) return { config, files };
+  const dim = knnFeatureDim(config);
+  const rowBytes = new FramedRowEncoder().denseRange(new Float32Array(dim), 0, dim, 1).length;
+  const shardMaxBytes = Math.min(config.encoding.shardMaxBytes, Math.ceil(rows / files) * rowBytes);
+  return { config: { ...config, encoding: { ...config.encoding, shardMaxBytes } }, files };
 }
 
 export async function buildVectors(
   event: BuildVectorsEvent,
   deps: { readonly s3: S3Client; readonly bucket: string },
 ): Promise<BuildVectorsResult> {
-  const { runId, prepared, fm } = eventSchema.parse(event);
+  const { runId, prepared, fm, knnInstanceCount } = eventSchema.parse(event);
   const { s3, bucket } = deps;
   const run = JSON.parse(await getObjectText(s3, bucket, runKey(runId, 'run.json'))) as { config: unknown };
   const config = parseMlConfig(run.config, 'run.json config');
@@ -52,13 +78,15 @@ export async function buildVectors(
   const userMap = parseIdMapCsv(users);
   const movieMap = parseIdMapCsv(movies);
   const model = await readFmModelTarGz(modelBytes, { featureDim: userMap.size + movieMap.size });
+  // The k-NN rows: one per movie plus the user-tag rows.
+  const sharding = knnSharding(config, movieMap.size + TAG_BITS, knnInstanceCount);
   const built = await buildVectorsCore({
     model,
     users: userMap,
     movies: movieMap,
     train: parseSplitCsv(train),
     modelVersion: runId,
-    config,
+    config: sharding.config,
     sink: s3Sink(s3, bucket, runKey(runId, 'vectors/')),
   });
   logger.info('vectors built', { runId, movies: movieMap.size, users: userMap.size, dim: built.index.dim });
@@ -69,6 +97,7 @@ export async function buildVectors(
     tagBits: TAG_BITS,
     users: userMap.size,
     movies: movieMap.size,
+    knnInstanceCount: Math.max(1, Math.min(knnInstanceCount, built.knnTrainFiles.length)),
   };
 }
 

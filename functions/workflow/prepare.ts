@@ -60,6 +60,8 @@ const eventSchema = z.object({
   trigger: z.object({ key: z.string(), versionId: z.string() }),
   config: z.unknown(),
   resourcePrefix: z.string().min(1),
+  /** training.fmInstanceCount: the FM job runs at most one instance per train shard (ShardedByS3Key). */
+  fmInstanceCount: z.number().int().positive().default(1),
 });
 
 export type PrepareEvent = z.input<typeof eventSchema>;
@@ -174,6 +176,7 @@ export async function prepare(event: PrepareEvent, deps: PrepareDeps): Promise<P
       testUsers: manifest.testUsers,
     },
     batches: { trained: trained.length, excluded: excluded.length },
+    training: { fmInstanceCount: Math.max(1, Math.min(parsed.fmInstanceCount, manifest.train.files.length)) },
   };
 }
 

@@ -4,8 +4,8 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 
-/** Key prefix of the ratings uploads that start a run. */
-export const RATINGS_PREFIX = 'ratings/';
+/** Key prefix of the ratings uploads that start a run (defined with the run layout, which the steps read). */
+export { RATINGS_PREFIX } from '../../functions/core/run-layout';
 /** Key prefix of every run's artifacts (`runs/<runId>/...`). */
 export const RUNS_PREFIX = 'runs/';
 /** Where `reelflow verify-aws` puts its tiny data set and jobs' output (deleted when it ends). */

@@ -3,11 +3,12 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { RUN_PATHS } from '../../functions/core/run-layout';
+import { QUARANTINE_PREFIX, RUN_PATHS, WITHDRAWN_PREFIX } from '../../functions/core/run-layout';
 import { acknowledgePolicies, resourceFinding } from '../../pipeline/nag';
 import { grantPrefixAccess } from './bucket-grants';
-import { RUNS_PREFIX, VERIFY_PREFIX } from './data-bucket';
+import { RATINGS_PREFIX, RUNS_PREFIX, VERIFY_PREFIX } from './data-bucket';
 import type { ServingImage } from './serving-image';
+import { grantDescribeFmTrainingJobs } from './workflow-functions';
 
 export interface SageMakerRolesProps {
   /** The data bucket: the training role reads and writes `runs/`, the model roles read the artifacts. */
@@ -16,6 +17,8 @@ export interface SageMakerRolesProps {
   readonly key: kms.IKey;
   /** The pre/post image the hosting and transform roles pull. */
   readonly servingImage: ServingImage;
+  /** The runs' SageMaker name prefix: the Processing role may describe the runs' FM jobs. */
+  readonly resourcePrefix: string;
 }
 
 /** The objects a model's containers load (ModelDataUrl), under a run's or a verify check's prefix. */
@@ -35,7 +38,12 @@ function modelArtifactKeys(prefix: string): string[] {
  *   change any run's data or artifacts;
  * - `transformRole`: the execution role of each run's transform models (`names.transformModel`,
  *   `names.productionTransformModel`): reads the same artifacts and the transform input, writes only the
- *   transform output prefix (`runs/<id>/transform/`), logs to `/aws/sagemaker/TransformJobs`.
+ *   transform output prefix (`runs/<id>/transform/`), logs to `/aws/sagemaker/TransformJobs`;
+ * - `processingRole`: the data steps (Prepare, BuildVectors, Evaluate) as Processing jobs, the same code
+ *   as their Lambda functions, so exactly the Lambdas' data access: reads `ratings/`, `runs/`,
+ *   `quarantine/` and `withdrawn/`, writes `runs/` and `quarantine/`, deletes under `ratings/` (a refused
+ *   batch moves to quarantine); KMS through S3 only; pulls the project image; logs to
+ *   `/aws/sagemaker/ProcessingJobs`.
  *
  * The training and hosting roles also reach `verify/`, where `reelflow verify-aws` runs its one-off
  * training jobs and endpoint.
@@ -46,6 +54,8 @@ export class SageMakerRoles extends Construct {
   readonly hostingRole: iam.Role;
   /** Execution role of the transform models (batch transform). */
   readonly transformRole: iam.Role;
+  /** Execution role of the data steps' Processing jobs. */
+  readonly processingRole: iam.Role;
 
   constructor(scope: Construct, id: string, props: SageMakerRolesProps) {
     super(scope, id);
@@ -111,6 +121,40 @@ export class SageMakerRoles extends Construct {
         'ecr:GetAuthorizationToken (serving image pull) and cloudwatch:PutMetricData (limited to the ' +
         '/aws/sagemaker/ namespaces by condition) have no resource-level permissions.',
     });
+
+    this.processingRole = this.dataStepRole(props);
+  }
+
+  /** The Processing jobs' role: what the Prepare, BuildVectors and Evaluate Lambdas may do, no more. */
+  private dataStepRole(props: SageMakerRolesProps): iam.Role {
+    const { dataBucket, key } = props;
+    const role = new iam.Role(this, 'ProcessingRole', {
+      assumedBy: new iam.ServicePrincipal('sagemaker.amazonaws.com'),
+      description: 'reelflow: SageMaker Processing jobs of the data steps (Prepare, BuildVectors, Evaluate)',
+    });
+    grantPrefixAccess(role, dataBucket, key, {
+      read: [RATINGS_PREFIX, RUNS_PREFIX, QUARANTINE_PREFIX, WITHDRAWN_PREFIX],
+      write: [RUNS_PREFIX, QUARANTINE_PREFIX],
+    });
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:DeleteObject'],
+        resources: [dataBucket.arnForObjects(`${RATINGS_PREFIX}*`)],
+      }),
+    );
+    // The volume and the result upload are encrypted with the project key (VolumeKmsKeyId, KmsKeyId);
+    // data keys only through S3 (grantPrefixAccess).
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['kms:DescribeKey'], resources: [key.keyArn] }));
+    role.addToPolicy(createGrantForAwsResources(key));
+    // Evaluate reads the FM job's test-channel metrics, as its Lambda does.
+    grantDescribeFmTrainingJobs(role, props.resourcePrefix);
+    props.servingImage.grantPull(role);
+    this.addLogsAndMetrics(role, ['ProcessingJobs'], {
+      '*':
+        'ecr:GetAuthorizationToken (project image pull) and cloudwatch:PutMetricData (limited to the ' +
+        '/aws/sagemaker/ namespaces by condition) have no resource-level permissions.',
+    });
+    return role;
   }
 
   /**

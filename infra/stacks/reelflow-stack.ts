@@ -8,7 +8,7 @@ import { ReleasePipeline } from '../../pipeline/release-pipeline';
 import { RetrainWorkflow } from '../../pipeline/retrain-workflow';
 import { type DeployConfig } from '../../pipeline/config';
 import { productionParameterName } from '../../pipeline/names';
-import { sageMakerQuotaNeeds } from '../../pipeline/config-rules';
+import { processingQuotaNeeds, sageMakerQuotaNeeds } from '../../pipeline/config-rules';
 import { grantPrefixAccess } from '../constructs/bucket-grants';
 import { RUNS_PREFIX } from '../constructs/data-bucket';
 import { Monitoring } from '../constructs/monitoring';
@@ -75,7 +75,13 @@ export class ReelflowStack extends Stack {
 
     const notifications = new Notifications(this, 'Notifications', { key, email: config.approval.email });
     const servingImage = new ServingImage(this, 'ServingImage', { repository: servingRepository });
-    const roles = new SageMakerRoles(this, 'SageMakerRoles', { dataBucket, key, servingImage });
+    const { resourcePrefix } = config;
+    const roles = new SageMakerRoles(this, 'SageMakerRoles', {
+      dataBucket,
+      key,
+      servingImage,
+      resourcePrefix,
+    });
 
     this.api = new RecommendApi(this, 'RecommendApi', { config, key });
     const rollbackAlarms = new RollbackAlarms(this, 'RollbackAlarms', {
@@ -112,12 +118,7 @@ export class ReelflowStack extends Stack {
 
     this.retainServiceLogs(config, key);
 
-    const trigger = new RunTrigger(this, 'RunTrigger', {
-      dataBucket,
-      pipeline: this.release.pipeline,
-      key,
-      logRetentionDays: config.logRetentionDays,
-    });
+    const trigger = this.runTrigger(config, dataBucket, key);
 
     const monitoring = new Monitoring(this, 'Monitoring', {
       retrain: this.retrain.stateMachine,
@@ -136,6 +137,16 @@ export class ReelflowStack extends Stack {
     });
 
     this.addOutputs(config, { key, dataBucket, servingImage, roles, monitoring });
+  }
+
+  /** An upload under `ratings/` starts the release pipeline (EventBridge rule, start-run function). */
+  private runTrigger(config: DeployConfig, dataBucket: s3.IBucket, key: kms.IKey): RunTrigger {
+    return new RunTrigger(this, 'RunTrigger', {
+      dataBucket,
+      pipeline: this.release.pipeline,
+      key,
+      logRetentionDays: config.logRetentionDays,
+    });
   }
 
   /** Retention and encryption of the log groups AWS services create (SageMaker endpoint, API Gateway). */
@@ -167,13 +178,17 @@ export class ReelflowStack extends Stack {
     const retrain = new RetrainWorkflow(this, 'Retrain', {
       config,
       key,
+      planRun: functions.planRun,
       prepare: functions.prepare,
       buildVectors: functions.buildVectors,
       evaluate: functions.evaluate,
+      tune: functions.tune,
       alerts: notifications.alerts,
       trainingRole: roles.trainingRole,
       hostingRole: roles.hostingRole,
       transformRole: roles.transformRole,
+      processingRole: roles.processingRole,
+      dataBucket,
       servingImageUri: servingImage.imageUri,
       productionParameterName: productionParameterName(config),
     });
@@ -272,7 +287,7 @@ export class ReelflowStack extends Stack {
     });
     new CfnOutput(this, 'SageMakerQuotas', {
       description: 'Service Quotas (SageMaker) a run needs at least; raise them before the first upload',
-      value: sageMakerQuotaNeeds(config)
+      value: [...sageMakerQuotaNeeds(config), ...processingQuotaNeeds(config)]
         .map((need) => `${need.quotaName} >= ${need.instances}`)
         .join('; '),
     });

@@ -10,7 +10,8 @@
  * - Lambda memory: `workflowMemoryMb` above 3008 MB needs a raised account quota no API reports
  *   (pipeline/config-rules.ts, checkLambdaMemory);
  * - SageMaker instance quotas (Service Quotas, `sagemaker`): what pipeline/config-rules.ts
- *   sageMakerQuotaNeeds derives from the config (training, parallel transforms, blue/green endpoint);
+ *   sageMakerQuotaNeeds and processingQuotaNeeds derive from the config (training, parallel transforms,
+ *   blue/green endpoint, the data steps' Processing jobs);
  * - Docker: only a WARN when missing; the pipeline's Checks stage builds the serving image.
  *
  * The deploy config is cdk.json's (plus --config overrides, local/config.ts). Without --aws the same
@@ -25,7 +26,11 @@ import {
   type ServiceQuota,
 } from '@aws-sdk/client-service-quotas';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { sageMakerQuotaNeeds, NEW_ACCOUNT_LAMBDA_MEMORY_MB } from '../../pipeline/config-rules';
+import {
+  NEW_ACCOUNT_LAMBDA_MEMORY_MB,
+  processingQuotaNeeds,
+  sageMakerQuotaNeeds,
+} from '../../pipeline/config-rules';
 import type { DeployConfig } from '../../pipeline/config';
 import { EXIT, UsageError, type ParsedArgs } from '../cli-args';
 import { loadDeployConfig } from '../config';
@@ -251,7 +256,7 @@ async function quotaChecks(
     return { results: [{ level: 'FAIL', check: 'sagemaker quotas', detail }] };
   }
   const values = new Map(quotas.map((q) => [q.QuotaName ?? '', q.Value ?? 0]));
-  const needs = sageMakerQuotaNeeds(config);
+  const needs = [...sageMakerQuotaNeeds(config), ...processingQuotaNeeds(config)];
   if (needs.some((need) => !values.has(need.quotaName))) {
     // ListServiceQuotas leaves out quotas whose applied value is not available; their defaults apply.
     const defaults = await listQuotas(target, 'default').catch(() => []);

@@ -594,7 +594,9 @@ export function compilePattern(pattern: string): RegExp | undefined {
 
 /** The JavaScript source of a Java pattern, or undefined for constructs with no translation. */
 export function translatePattern(pattern: string): { text: string; unicode: boolean } | undefined {
-  const unicode = /\\[pP]\{/.test(pattern);
+  // Java reads `\uD800\uDC00` (a high then a low surrogate escape) as one code point, so a class range
+  // `\uD800\uDC00-\uDBFF\uDFFF` is U+10000-U+10FFFF; JavaScript reads it that way only in `u` mode.
+  const unicode = /\\[pP]\{/.test(pattern) || /\\uD[89AB][0-9A-F]{2}\\uD[C-F][0-9A-F]{2}/i.test(pattern);
   let out = '';
   let inClass = 0;
   for (let i = 0; i < pattern.length; i++) {

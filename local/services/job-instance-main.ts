@@ -1,10 +1,12 @@
 /**
- * The worker-thread side of a job instance (see job-instance.ts; started through job-instance-entry.js): runs one training or transform job
- * against the local S3 and reports progress and the outcome to the main thread.
+ * The worker-thread side of a job instance (see job-instance.ts; started through job-instance-entry.js):
+ * runs one training, transform or Processing job against the local S3 and reports progress and the
+ * outcome to the main thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { getObjectBytes } from '../../functions/common/s3-io';
 import { loadModel } from './model-containers';
+import { runProcessingJob, type ProcessingStepRunner } from './processing-jobs';
 import { localS3Client } from './s3-client';
 import { SageMakerApiError, SageMakerJobFailedError } from './sagemaker-errors';
 import { runTrainingJob } from './training-jobs';
@@ -20,6 +22,28 @@ async function main(data: JobInstanceData): Promise<Record<string, unknown>> {
       seed: data.seed,
       region: data.region,
       account: data.account,
+      onProgress: (progress) => post({ type: 'progress', progress }),
+    });
+  }
+  if (data.kind === 'processing') {
+    // The image's entry point, loaded when the container starts (a load error fails the job like a
+    // crash); this thread's process.env is the container's environment (job-instance.ts).
+    const runStep: ProcessingStepRunner = async (step, root, env) => {
+      Object.assign(process.env, env);
+      const entry = require(data.entryModule) as { runProcessingStep?: ProcessingStepRunner };
+      if (typeof entry.runProcessingStep !== 'function') {
+        throw new Error(`${data.entryModule} does not export runProcessingStep`);
+      }
+      await entry.runProcessingStep(step, root, env);
+    };
+    return runProcessingJob(data.request, {
+      s3,
+      region: data.region,
+      account: data.account,
+      projectImage: data.projectImage,
+      baseEnvironment: data.baseEnvironment,
+      tmpDir: data.tmpDir,
+      runStep,
       onProgress: (progress) => post({ type: 'progress', progress }),
     });
   }

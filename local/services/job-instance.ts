@@ -1,15 +1,19 @@
 /**
- * Job instances: every local training and transform job runs on its own worker thread, the local
+ * Job instances: every local training, transform and Processing job runs on its own worker thread, the local
  * counterpart of the instances SageMaker starts for a job. Training an FM model or scoring every test
  * user is seconds to minutes of CPU; on the main thread it would freeze the local API and the endpoint
  * fleets, which keep serving while a run trains (uploads arrive while `npm start` serves traffic).
  *
  * The worker gets the job request and the local S3's endpoint, reads its inputs and writes its outputs
- * there itself, and posts progress (epochs, objects) and the Describe*Job outcome back.
+ * there itself, and posts progress (epochs, objects) and the Describe*Job outcome back. A Processing
+ * job's worker gets the container's environment (the request's Environment plus the local SDK
+ * settings) as its whole `process.env`: the step's modules build their clients from it, and a variable
+ * the request does not pass is missing there as it would be in the container.
  */
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ModelSpec } from './model-containers';
+import type { ProcessingJobRequest, ProcessingProgress } from './processing-jobs';
 import { SageMakerApiError, SageMakerJobFailedError, type SageMakerErrorCode } from './sagemaker-errors';
 import type { TrainingJobRequest, TrainingProgress } from './training-jobs';
 import type { TransformJobRequest, TransformProgress } from './transform-jobs';
@@ -25,9 +29,20 @@ export type JobInstanceData = CommonData &
   (
     | { readonly kind: 'training'; readonly request: TrainingJobRequest; readonly seed: number }
     | { readonly kind: 'transform'; readonly request: TransformJobRequest; readonly model: ModelSpec }
+    | {
+        readonly kind: 'processing';
+        readonly request: ProcessingJobRequest;
+        /** The project image (the only one the local runtime runs). */
+        readonly projectImage: string;
+        /** The container's environment besides the request's (local SDK endpoints, credentials). */
+        readonly baseEnvironment: Readonly<Record<string, string>>;
+        readonly tmpDir: string;
+        /** The module exporting `runProcessingStep` (the image's /app/processing.js). */
+        readonly entryModule: string;
+      }
   );
 
-export type JobProgress = TrainingProgress | TransformProgress;
+export type JobProgress = TrainingProgress | TransformProgress | ProcessingProgress;
 
 /** Messages from a job worker. */
 export type JobInstanceMessage =
@@ -68,7 +83,11 @@ export function runOnJobInstance(
       return;
     }
     // The environment as this module sees it (under jest, the test's copy with the runtime's variables).
-    const worker = new Worker(ENTRY, { workerData: data, env: { ...process.env } });
+    const env =
+      data.kind === 'processing'
+        ? { ...data.baseEnvironment, ...(data.request.Environment ?? {}) }
+        : { ...process.env };
+    const worker = new Worker(ENTRY, { workerData: data, env });
     let settled = false;
     const settle = (fn: () => void): void => {
       if (settled) return;

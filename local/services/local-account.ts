@@ -11,16 +11,21 @@ export const LOCAL_REGION = 'us-east-1';
  * The SageMaker quotas of the local "account": what a typical account has after raising the defaults
  * for a small recommender (new accounts start at 0 for most training and endpoint instances). Keyed
  * by Service Quotas' QuotaName, `<instance type> for training job usage` / `... for transform job
- * usage` / `... for endpoint usage`. REELFLOW_LOCAL_QUOTAS (JSON of QuotaName to value) or the
+ * usage` / `... for endpoint usage` / `... for processing job usage`. REELFLOW_LOCAL_QUOTAS (JSON of QuotaName to value) or the
  * runtime's `quotas` option override single entries (tests: a quota of 0).
  */
-export const LOCAL_SAGEMAKER_QUOTAS: Readonly<Record<string, number>> = Object.fromEntries(
-  ['ml.m5.large', 'ml.m5.xlarge', 'ml.m5.2xlarge', 'ml.c5.xlarge', 'ml.c5.2xlarge'].flatMap((type) => [
+export const LOCAL_SAGEMAKER_QUOTAS: Readonly<Record<string, number>> = Object.fromEntries([
+  ...['ml.m5.large', 'ml.m5.xlarge', 'ml.m5.2xlarge', 'ml.c5.xlarge', 'ml.c5.2xlarge'].flatMap((type) => [
     [`${type} for training job usage`, 2],
     [`${type} for transform job usage`, 2],
     [`${type} for endpoint usage`, 4],
   ]),
-);
+  // The data steps' Processing jobs (processing.instanceType, one instance each).
+  ...['ml.m5.xlarge', 'ml.m5.2xlarge', 'ml.m5.4xlarge'].map((type) => [
+    `${type} for processing job usage`,
+    1,
+  ]),
+]);
 
 /** Lambda's account limits of the local account (GetAccountSettings), the defaults of a new account. */
 export const LOCAL_LAMBDA_LIMITS = {

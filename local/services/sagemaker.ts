@@ -3,8 +3,9 @@
  * shapes of the real API (PascalCase, as the Task states pass them) and its limits (unique names, an
  * existing model per variant, one variant name for the life of an endpoint).
  *
- * - Training and transform jobs run on job instances (worker threads, job-instance.ts) and resolve with
- *   their Describe*Job output, as the `.sync` integrations do.
+ * - Training, transform and Processing jobs run on job instances (worker threads, job-instance.ts) and
+ *   resolve with their Describe*Job output, as the `.sync` integrations do. Processing runs the project
+ *   image's entry (functions/processing/main.ts) only (processing-jobs.ts).
  * - Models are kept as their CreateModel request and loaded on first use (model-containers.ts).
  * - Endpoints are served by the local hosting (hosting.ts): fleets, blue/green, alarms.
  *
@@ -12,7 +13,10 @@
  * endpoint outlives `npm start` as it outlives a session on AWS; the model data stays in the local S3.
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { getObjectBytes } from '../../functions/common/s3-io';
+import { RENDER_PLACEHOLDERS } from '../../pipeline/render';
 import type { LocalAlarms } from './alarms';
 import {
   LocalHosting,
@@ -23,9 +27,10 @@ import {
 import { runOnJobInstance, type JobProgress } from './job-instance';
 import { LOCAL_ACCOUNT, LOCAL_REGION } from './local-account';
 import { loadModel, type ContainerRequest, type LoadedModel, type ModelSpec } from './model-containers';
-import { localS3Client } from './s3-client';
+import { validateProcessingJob, type ProcessingJobRequest } from './processing-jobs';
+import { LOCAL_CREDENTIALS, localS3Client } from './s3-client';
 import { checkName, required, sageMakerArn, SageMakerApiError } from './sagemaker-errors';
-import { validateTrainingJob, type TrainingJobRequest } from './training-jobs';
+import { TrainingJobDescriptions, validateTrainingJob, type TrainingJobRequest } from './training-jobs';
 import { validateTransformJob, type TransformJobRequest } from './transform-jobs';
 
 export interface LocalSageMakerOptions {
@@ -39,10 +44,56 @@ export interface LocalSageMakerOptions {
   readonly stateFile?: string;
   readonly onJobProgress?: (job: string, progress: JobProgress) => void;
   readonly onDeployment?: (event: DeploymentEvent) => void;
+  /**
+   * The project image, the one image Processing jobs can run locally.
+   * @default - the image the rendered definitions name (RENDER_PLACEHOLDERS.servingImage)
+   */
+  readonly projectImage?: string;
+  /**
+   * The module whose `runProcessingStep` a Processing job of the project image runs (its /app/processing.js).
+   * @default - functions/processing/main.ts
+   */
+  readonly processingEntry?: string;
   /** Run jobs on the calling thread instead of job instances (unit tests of the bindings). */
   readonly inProcessJobs?: {
     training(request: TrainingJobRequest): Promise<Record<string, unknown>>;
     transform(request: TransformJobRequest, model: LoadedModel): Promise<Record<string, unknown>>;
+    processing?(request: ProcessingJobRequest): Promise<Record<string, unknown>>;
+  };
+}
+
+/** The project image's Processing entry (bundled to /app/processing.js in the image). */
+export const PROCESSING_ENTRY = join(__dirname, '..', '..', 'functions', 'processing', 'main.ts');
+
+/**
+ * What a local Processing container gets besides the request's Environment: the AWS SDK settings the
+ * local handlers get (environment.ts) so its clients reach the local services and nothing else.
+ */
+export function processingBaseEnvironment(
+  s3Endpoint: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const sdk = Object.fromEntries(
+    Object.entries(env).filter(
+      (entry): entry is [string, string] =>
+        /^(AWS_ENDPOINT_URL|POWERTOOLS_)/.test(entry[0]) && typeof entry[1] === 'string',
+    ),
+  );
+  return {
+    // No local AWS JSON server known: a client of any other service gets a refused connection (port 9).
+    AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    POWERTOOLS_TRACE_ENABLED: 'false',
+    ...sdk,
+    AWS_ENDPOINT_URL_S3: s3Endpoint,
+    AWS_REGION: LOCAL_REGION,
+    AWS_DEFAULT_REGION: LOCAL_REGION,
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
   };
 }
 
@@ -52,6 +103,7 @@ interface SavedState {
   readonly endpoints: { name: string; configName: string; createdAt: string }[];
   readonly trainingJobs: string[];
   readonly transformJobs: string[];
+  readonly processingJobs?: string[];
 }
 
 export class LocalSageMaker {
@@ -60,6 +112,9 @@ export class LocalSageMaker {
   private readonly endpointConfigs = new Map<string, EndpointConfigSpec>();
   private readonly trainingJobs = new Set<string>();
   private readonly transformJobs = new Set<string>();
+  private readonly processingJobs = new Set<string>();
+  /** Finished training jobs' descriptions, for DescribeTrainingJob (the Evaluate and Tune steps read them). */
+  private readonly trainingJobDescriptions = new TrainingJobDescriptions();
   private readonly loaded = new Map<string, Promise<LoadedModel>>();
   private readonly s3;
   private readonly jobs = new AbortController();
@@ -89,6 +144,7 @@ export class LocalSageMaker {
     for (const [name, spec] of Object.entries(saved.endpointConfigs)) this.endpointConfigs.set(name, spec);
     saved.trainingJobs.forEach((name) => this.trainingJobs.add(name));
     saved.transformJobs.forEach((name) => this.transformJobs.add(name));
+    saved.processingJobs?.forEach((name) => this.processingJobs.add(name));
     const restored: string[] = [];
     const dropped: { name: string; reason: string }[] = [];
     for (const endpoint of saved.endpoints) {
@@ -121,12 +177,54 @@ export class LocalSageMaker {
     validateTrainingJob(request);
     this.trainingJobs.add(name);
     this.save();
-    if (this.options.inProcessJobs) return this.options.inProcessJobs.training(request);
+    if (this.options.inProcessJobs) {
+      return this.trainingJobDescriptions.track(this.options.inProcessJobs.training(request));
+    }
+    return this.trainingJobDescriptions.track(
+      runOnJobInstance(
+        {
+          kind: 'training',
+          request,
+          seed: this.options.trainingSeed,
+          s3Endpoint: this.options.s3Endpoint,
+          region: LOCAL_REGION,
+          account: LOCAL_ACCOUNT,
+        },
+        (progress) => this.options.onJobProgress?.(name, progress),
+        this.jobs.signal,
+      ),
+    );
+  }
+
+  /** DescribeTrainingJob of a job this runtime ran (ValidationException for any other name, as AWS). */
+  describeTrainingJob(name: string): Record<string, unknown> {
+    return this.trainingJobDescriptions.describeTrainingJob(name);
+  }
+
+  /**
+   * CreateProcessingJob, resolving when the job is over (the `.sync` integration's view): the project
+   * image's Processing entry on a job instance (processing-jobs.ts).
+   */
+  async createProcessingJob(request: ProcessingJobRequest): Promise<Record<string, unknown>> {
+    const name = checkName(required(request.ProcessingJobName, 'ProcessingJobName'), 'processingJobName');
+    if (this.processingJobs.has(name)) {
+      throw new SageMakerApiError(
+        'ResourceInUse',
+        `Job name must be unique within an AWS account and region, and a job with this name already exists (${sageMakerArn(LOCAL_REGION, LOCAL_ACCOUNT, 'processing-job', name)})`,
+      );
+    }
+    validateProcessingJob(request);
+    this.processingJobs.add(name);
+    this.save();
+    if (this.options.inProcessJobs?.processing) return this.options.inProcessJobs.processing(request);
     return runOnJobInstance(
       {
-        kind: 'training',
+        kind: 'processing',
         request,
-        seed: this.options.trainingSeed,
+        projectImage: this.options.projectImage ?? RENDER_PLACEHOLDERS.servingImage,
+        baseEnvironment: processingBaseEnvironment(this.options.s3Endpoint),
+        tmpDir: tmpdir(),
+        entryModule: this.options.processingEntry ?? PROCESSING_ENTRY,
         s3Endpoint: this.options.s3Endpoint,
         region: LOCAL_REGION,
         account: LOCAL_ACCOUNT,
@@ -335,6 +433,7 @@ export class LocalSageMaker {
         .map(({ name, configName, createdAt }) => ({ name, configName, createdAt })),
       trainingJobs: [...this.trainingJobs],
       transformJobs: [...this.transformJobs],
+      processingJobs: [...this.processingJobs],
     };
     writeFileSync(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`);
     renameSync(`${file}.tmp`, file);

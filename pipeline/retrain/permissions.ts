@@ -6,9 +6,11 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { acknowledgeFunctionVersions, acknowledgePolicies, resourceFinding } from '../nag';
 import { grantKeyForSageMaker, grantKeyViaService } from '../workflow-kit';
+import { taskObjectsArn } from './processing-step';
 
 /** What the retrain role is granted on. */
 export interface RetrainGrantTargets {
@@ -22,6 +24,10 @@ export interface RetrainGrantTargets {
   readonly hostingRole: iam.IRole;
   /** Passed to the transform models. */
   readonly transformRole: iam.IRole;
+  /** Passed to the data steps' Processing jobs. */
+  readonly processingRole: iam.IRole;
+  /** The Processing jobs' task and result objects live under its `runs/<runId>/tasks/`. */
+  readonly dataBucket: s3.IBucket;
   /** The data-step functions the workflow invokes. */
   readonly functions: readonly lambda.IFunction[];
 }
@@ -53,10 +59,14 @@ export function grantRetrainPermissions(
     ['sagemaker:CreateTransformJob', 'sagemaker:DescribeTransformJob', 'sagemaker:StopTransformJob'],
     [arn('transform-job')],
   );
+  allow(
+    ['sagemaker:CreateProcessingJob', 'sagemaker:DescribeProcessingJob', 'sagemaker:StopProcessingJob'],
+    [arn('processing-job')],
+  );
   allow(['sagemaker:CreateModel'], [arn('model')]);
   allow(
     ['sagemaker:AddTags', 'sagemaker:ListTags'],
-    [arn('training-job'), arn('transform-job'), arn('model')],
+    [arn('training-job'), arn('transform-job'), arn('processing-job'), arn('model')],
   );
   // The .sync integrations watch job state changes through these managed EventBridge rules.
   allow(
@@ -64,12 +74,18 @@ export function grantRetrainPermissions(
     [
       'StepFunctionsGetEventsForSageMakerTrainingJobsRule',
       'StepFunctionsGetEventsForSageMakerTransformJobsRule',
+      'StepFunctionsGetEventsForSageMakerProcessingJobsRule',
     ].map((resourceName) => stack.formatArn({ service: 'events', resource: 'rule', resourceName })),
   );
   // Each role only to SageMaker; which model gets which role is the definition's (model-and-transform.ts).
   allow(
     ['iam:PassRole'],
-    [targets.trainingRole.roleArn, targets.hostingRole.roleArn, targets.transformRole.roleArn],
+    [
+      targets.trainingRole.roleArn,
+      targets.hostingRole.roleArn,
+      targets.transformRole.roleArn,
+      targets.processingRole.roleArn,
+    ],
     {
       StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' },
     },
@@ -79,6 +95,9 @@ export function grantRetrainPermissions(
     grantKeyForSageMaker(stateMachine, targets.key),
     grantKeyViaService(stateMachine, targets.key, 'ssm', ['kms:Decrypt']),
     grantKeyViaService(stateMachine, targets.key, 'sns', ['kms:GenerateDataKey', 'kms:Decrypt']),
+    // The Processing path's task.json (PutObject) and result.json (GetObject) in the SSE-KMS bucket; the
+    // S3 Tasks themselves grant s3:PutObject/GetObject on runs/*/tasks/* only.
+    grantKeyViaService(stateMachine, targets.key, 's3', ['kms:GenerateDataKey', 'kms:Decrypt']),
   );
   acknowledgeRetrainFindings(stateMachine, targets);
   return grants.reduce((all, grant) => all.combine(grant));
@@ -100,6 +119,9 @@ function acknowledgeRetrainFindings(stateMachine: sfn.StateMachine, targets: Ret
     [finding('training-job')]: perRun,
     [finding('transform-job')]: perRun,
     [finding('model')]: perRun,
+    [finding('processing-job')]: perRun,
+    [resourceFinding(stateMachine, taskObjectsArn(targets.dataBucket.bucketName))]:
+      "The Processing path's task and result objects, runs/<runId>/tasks/<step>-<attempt>/: the run id is only known at run time.",
     'AwsSolutions-IAM5[Resource::*]':
       'X-Ray tracing (xray:PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) and ' +
       'the log delivery of the state machine (logs:CreateLogDelivery and related) have no resource-level permissions.',

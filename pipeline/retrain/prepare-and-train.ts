@@ -1,22 +1,43 @@
 /**
- * The retrain workflow's first phase: load the config, prepare the run, stop early when there is no
- * data, then train FM, build the vectors from its factors and train k-NN on them.
+ * The retrain workflow's first phase: load the config, plan where the data steps run, prepare the run,
+ * stop early when there is no data, then train FM, build the vectors from its factors and train k-NN on
+ * them.
  *
- *   LoadConfig -> Prepare -> HasData? (no rating file yet: NothingToDo) -> TrainFM -> BuildVectors -> TrainKNN
+ *   LoadConfig -> PlanRun -> [Prepare] -> HasData? (no rating file yet: NothingToDo) -> TrainFM
+ *   -> [BuildVectors] -> TrainKNN
+ *
+ * [Prepare] and [BuildVectors] are data steps (processing-step.ts): the Lambda Task of that name, or the
+ * same code as a SageMaker Processing job, as PlanRun decided. The training jobs run the instance counts
+ * those steps return (the configured count, cut to the files of the sharded train channel).
  */
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { guard, LAMBDA_RETRY, lambdaStep } from '../workflow-kit';
+import { DataStep, type ProcessingJobSettings } from './processing-step';
 import { RETRAIN_STATES as S, type RetrainConfig } from './states';
 import { trainingTask } from './training-task';
+import { Tuning } from './tuning';
 
 /** Props of {@link PrepareAndTrain}. */
 export interface PrepareAndTrainProps {
   /** The ML config, the resource prefix and the training and transform settings (rendered at synth). */
-  readonly config: Pick<RetrainConfig, 'ml' | 'resourcePrefix' | 'training' | 'transform'>;
+  readonly config: Pick<
+    RetrainConfig,
+    'ml' | 'resourcePrefix' | 'training' | 'transform' | 'processing' | 'tuning'
+  >;
+  /**
+   * Plans, scores and picks the tuning trials; required with `tuning.enabled`.
+   * @default - none (tuning off)
+   */
+  readonly tune?: lambda.IFunction;
+  /** Decides where the data steps run (the PlanRun state). */
+  readonly planRun: lambda.IFunction;
+  /** The Processing path of the data steps (role, image, key, bucket; config.processing for the rest). */
+  readonly processing: Omit<ProcessingJobSettings, 'config'>;
   /** Splits and encodes the ratings, names the run's jobs (the Prepare state). */
   readonly prepare: lambda.IFunction;
   /** Turns the FM model into k-NN vectors and the serving bundle (the BuildVectors state). */
@@ -48,26 +69,99 @@ export class PrepareAndTrain extends sfn.StateMachineFragment {
         resourcePrefix: config.resourcePrefix,
         training: config.training,
         transform: config.transform,
+        processing: config.processing,
       }),
       resultPath: '$.config',
     });
-    const prepare = guard(
+    const planRun = this.planRun(props);
+    const processing: ProcessingJobSettings = { ...props.processing, config: config.processing };
+    const prepare = new DataStep(this, 'PrepareStep', {
+      step: 'prepare',
+      stateName: S.prepare,
+      fn: props.prepare,
+      payload: {
+        runId: sfn.JsonPath.stringAt('$.runId'),
+        executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
+        trigger: sfn.JsonPath.objectAt('$.trigger'),
+        config: sfn.JsonPath.objectAt('$.config.ml'),
+        resourcePrefix: sfn.JsonPath.stringAt('$.config.resourcePrefix'),
+        fmInstanceCount: sfn.JsonPath.numberAt('$.config.training.fmInstanceCount'),
+      },
+      resultPath: '$.prepared',
+      processing,
+      failure,
+    });
+    const [trainFm, trainKnn] = this.trainingTasks(props);
+    const buildVectors = new DataStep(this, 'BuildVectorsStep', {
+      step: 'build-vectors',
+      stateName: S.buildVectors,
+      fn: props.buildVectors,
+      payload: {
+        runId: sfn.JsonPath.stringAt('$.runId'),
+        prepared: sfn.JsonPath.objectAt('$.prepared'),
+        fm: { artifact: sfn.JsonPath.stringAt('$.fm.artifact') },
+        knnInstanceCount: sfn.JsonPath.numberAt('$.config.training.knnInstanceCount'),
+      },
+      resultPath: '$.vectors',
+      processing,
+      failure,
+    });
+    loadConfig
+      .next(planRun)
+      .next(prepare)
+      .next(this.hasData(this.tuning(props, trainFm)));
+    trainFm.next(buildVectors).next(trainKnn);
+    this.startState = loadConfig;
+    this.endStates = [trainKnn];
+  }
+
+  /** With `tuning.enabled`, the search (tuning.ts) before `trainFm`; otherwise `trainFm` itself. */
+  private tuning(props: PrepareAndTrainProps, trainFm: sfn.IChainable): sfn.IChainable {
+    const { config } = props;
+    if (!config.tuning.enabled) return trainFm;
+    if (!props.tune) throw new Error('tuning.enabled needs the tune function (props.tune)');
+    const tuning = new Tuning(this, 'Tuning', {
+      tuning: config.tuning,
+      tune: props.tune,
+      fmImage: props.fmImage,
+      training: config.training,
+      key: props.key,
+      trainingRole: props.trainingRole,
+      failure: props.failure,
+    });
+    tuning.next(trainFm);
+    return tuning;
+  }
+
+  /** PlanRun: where the data steps run this time (`$.plan`). */
+  private planRun(props: PrepareAndTrainProps): tasks.LambdaInvoke {
+    return guard(
       lambdaStep(
         this,
-        S.prepare,
-        props.prepare,
+        S.planRun,
+        props.planRun,
         {
           runId: sfn.JsonPath.stringAt('$.runId'),
           executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
-          trigger: sfn.JsonPath.objectAt('$.trigger'),
-          config: sfn.JsonPath.objectAt('$.config.ml'),
-          resourcePrefix: sfn.JsonPath.stringAt('$.config.resourcePrefix'),
+          config: {
+            mode: sfn.JsonPath.stringAt('$.config.processing.mode'),
+            autoThresholdBytes: sfn.JsonPath.numberAt('$.config.processing.autoThresholdBytes'),
+            instanceType: sfn.JsonPath.stringAt('$.config.processing.instanceType'),
+            volumeSizeGb: sfn.JsonPath.numberAt('$.config.processing.volumeSizeGb'),
+            maxRuntimeSeconds: sfn.JsonPath.numberAt('$.config.processing.maxRuntimeSeconds'),
+            resourcePrefix: sfn.JsonPath.stringAt('$.config.resourcePrefix'),
+          },
         },
-        '$.prepared',
+        '$.plan',
       ),
-      failure,
+      props.failure,
       [LAMBDA_RETRY],
     );
+  }
+
+  /** TrainFM and TrainKNN, each on the instance count its data step returned. */
+  private trainingTasks(props: PrepareAndTrainProps): [sfn.CustomState, sfn.CustomState] {
+    const { config, failure } = props;
     const common = { training: config.training, key: props.key, role: props.trainingRole, failure };
     const trainFm = trainingTask(this, S.trainFm, {
       ...common,
@@ -81,23 +175,9 @@ export class PrepareAndTrain extends sfn.StateMachineFragment {
       output: '$.prepared.uris.fmOutput',
       instanceType: config.training.fmInstanceType,
       instanceCount: config.training.fmInstanceCount,
+      instanceCountPath: '$.prepared.training.fmInstanceCount',
       resultPath: '$.fm',
     });
-    const buildVectors = guard(
-      lambdaStep(
-        this,
-        S.buildVectors,
-        props.buildVectors,
-        {
-          runId: sfn.JsonPath.stringAt('$.runId'),
-          prepared: sfn.JsonPath.objectAt('$.prepared'),
-          fm: { artifact: sfn.JsonPath.stringAt('$.fm.artifact') },
-        },
-        '$.vectors',
-      ),
-      failure,
-      [LAMBDA_RETRY],
-    );
     const trainKnn = trainingTask(this, S.trainKnn, {
       ...common,
       jobName: '$.prepared.names.knnJob',
@@ -107,13 +187,10 @@ export class PrepareAndTrain extends sfn.StateMachineFragment {
       output: '$.prepared.uris.knnOutput',
       instanceType: config.training.knnInstanceType,
       instanceCount: config.training.knnInstanceCount,
+      instanceCountPath: '$.vectors.knnInstanceCount',
       resultPath: '$.knn',
     });
-
-    loadConfig.next(prepare).next(this.hasData(trainFm));
-    trainFm.next(buildVectors).next(trainKnn);
-    this.startState = loadConfig;
-    this.endStates = [trainKnn];
+    return [trainFm, trainKnn];
   }
 
   /**

@@ -36,8 +36,17 @@ export interface TrainingTaskProps {
   readonly output: string;
   /** The training instance type. */
   readonly instanceType: string;
-  /** The number of training instances; more than one encrypts the traffic between them. */
+  /**
+   * The configured number of training instances (at most): more than one encrypts the traffic between
+   * them. The job runs `instanceCountPath` instances.
+   */
   readonly instanceCount: number;
+  /**
+   * JSONPath of the instance count the job actually uses: the step before it returns the configured
+   * count cut to the number of files of the sharded channel (ShardedByS3Key gives an instance without a
+   * file no data, and it is billed all the same).
+   */
+  readonly instanceCountPath: string;
   /** Where the job name and artifact go in the state (`{ artifact, job }`). */
   readonly resultPath: string;
   /** Volume size, runtime limit and spot settings. */
@@ -92,7 +101,7 @@ function trainingJobRequest(props: TrainingTaskProps): Record<string, unknown> {
     OutputDataConfig: { 'S3OutputPath.$': props.output, KmsKeyId: keyArn },
     ResourceConfig: {
       InstanceType: props.instanceType,
-      InstanceCount: props.instanceCount,
+      'InstanceCount.$': props.instanceCountPath,
       VolumeSizeInGB: training.volumeSizeGb,
       VolumeKmsKeyId: keyArn,
     },

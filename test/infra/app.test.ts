@@ -9,6 +9,7 @@ import { SAGEMAKER_PULL_ACTIONS } from '../../infra/constructs/serving-repositor
 import { DEPLOY_STATES } from '../../pipeline/deploy-workflow';
 import type { AslDefinition } from '../../pipeline/render';
 import { RETRAIN_STATES } from '../../pipeline/retrain-workflow';
+import { processingStateNames, TUNING_STATES } from '../../pipeline/retrain/states';
 import {
   actionsOf,
   policyStatements,
@@ -236,7 +237,7 @@ describe('ReelflowStack', () => {
   it('outputs the SageMaker quotas a run needs, blue/green fleets and parallel transforms included', () => {
     expect(built.template.findOutputs('SageMakerQuotas').SageMakerQuotas.Value).toBe(
       'ml.m5.xlarge for training job usage >= 1; ml.m5.xlarge for transform job usage >= 2; ' +
-        'ml.m5.large for endpoint usage >= 4',
+        'ml.m5.large for endpoint usage >= 4; ml.m5.4xlarge for processing job usage >= 1',
     );
   });
 
@@ -377,7 +378,7 @@ describe('ReelflowStack', () => {
 
     it('run Node.js 22 on arm64 with tracing and their own log group', () => {
       const functions = projectFunctions();
-      expect(functions).toHaveLength(8);
+      expect(functions).toHaveLength(9);
       for (const fn of functions) {
         expect(fn.Properties).toMatchObject({
           Runtime: 'nodejs22.x',
@@ -606,10 +607,21 @@ describe('ReelflowStack', () => {
 
     it('deploy the retrain definition with its states and SageMaker .sync integrations', () => {
       const definition = definitionOf('RetrainStateMachine');
+      const processingPaths = [
+        RETRAIN_STATES.prepare,
+        RETRAIN_STATES.buildVectors,
+        RETRAIN_STATES.evaluate,
+      ].flatMap((step) => Object.values(processingStateNames(step)));
       expect(Object.keys(definition.States).sort()).toEqual(
-        Object.values(RETRAIN_STATES)
-          .filter((name) => !['TransformCandidate', 'TransformProduction'].includes(name))
-          .sort(),
+        [
+          ...Object.values(RETRAIN_STATES).filter(
+            (name) =>
+              !['TransformCandidate', 'TransformProduction'].includes(name) &&
+              // The search's states exist only with tuning.enabled (off by default).
+              !(Object.values(TUNING_STATES) as string[]).includes(name),
+          ),
+          ...processingPaths,
+        ].sort(),
       );
       expect(definition.States.TrainFM.Resource).toBe(
         'arn:<AWS::Partition>:states:::sagemaker:createTrainingJob.sync',
@@ -710,7 +722,8 @@ describe('ReelflowStack', () => {
       const putMetric = policyStatements(built.template).filter(({ statement }) =>
         actionsOf(statement).includes('cloudwatch:PutMetricData'),
       );
-      expect(putMetric).toHaveLength(3);
+      // The training, hosting, transform and processing roles.
+      expect(putMetric).toHaveLength(4);
       for (const { statement } of putMetric) {
         expect(statement.Condition).toEqual({ StringLike: { 'cloudwatch:namespace': '/aws/sagemaker/*' } });
       }

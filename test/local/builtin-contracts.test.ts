@@ -142,6 +142,7 @@ describe('the retrain workflow, run locally, fails at TrainFM on an undocumented
       uris: runUris(BUCKET, 'r1'),
       hyperparameters: { fm: { ...hyperparameters.fm, ...extra }, knn: hyperparameters.knn },
       counts: { ratings: 8, users: 5, movies: 5, trainExamples: 8, testExamples: 2, testUsers: 2 },
+      training: { fmInstanceCount: 1 },
     } as unknown as PrepareResult;
   };
 
@@ -178,6 +179,7 @@ describe('the retrain workflow, run locally, fails at TrainFM on an undocumented
       notifications: new LocalNotifications(),
       s3,
       lambdas: {
+        [RENDER_PLACEHOLDERS.planRun]: async () => ({ mode: 'lambda', inputBytes: 8, reason: 'small' }),
         [RENDER_PLACEHOLDERS.prepare]: async () => result,
         [RENDER_PLACEHOLDERS.buildVectors]: stop,
         [RENDER_PLACEHOLDERS.evaluate]: stop,

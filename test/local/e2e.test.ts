@@ -140,7 +140,14 @@ describe('npm start, end to end on a generated data set', () => {
     runs.push(record);
 
     expect(record).toMatchObject({ status: 'NothingToDo', stage: 'Retrain', servingVersion: null });
-    expect(paths(run.runId, 'retrain')).toEqual([R.loadConfig, R.prepare, R.hasData, R.nothingToDo]);
+    expect(paths(run.runId, 'retrain')).toEqual([
+      R.loadConfig,
+      R.planRun,
+      'PrepareWhere?',
+      R.prepare,
+      R.hasData,
+      R.nothingToDo,
+    ]);
     expect(paths(run.runId, 'deploy')).toEqual([]);
     expect(runtime.notifications.sent).toEqual([]);
   }, 60_000);
@@ -180,9 +187,12 @@ describe('npm start, end to end on a generated data set', () => {
     expect(record).toMatchObject({ status: 'Succeeded', stage: 'Deploy', servingVersion: run.runId });
     expect(paths(run.runId, 'retrain', mark)).toEqual([
       R.loadConfig,
+      R.planRun,
+      'PrepareWhere?',
       R.prepare,
       R.hasData,
       R.trainFm,
+      'BuildVectorsWhere?',
       R.buildVectors,
       R.trainKnn,
       R.createModel,
@@ -191,6 +201,7 @@ describe('npm start, end to end on a generated data set', () => {
       R.noProduction,
       R.hasProduction,
       R.transformCandidateOnly,
+      'EvaluateWhere?',
       R.evaluate,
       R.gate,
       R.candidateReady,
@@ -353,7 +364,14 @@ describe('npm start, end to end on a generated data set', () => {
       servingVersion: v2,
     });
     expect(record.reason).toMatch(/^data rejected at validation: rejected: .*bad/);
-    expect(paths(run.runId, 'retrain')).toEqual([R.loadConfig, R.prepare, R.notifyFailure, R.retrainFailed]);
+    expect(paths(run.runId, 'retrain')).toEqual([
+      R.loadConfig,
+      R.planRun,
+      'PrepareWhere?',
+      R.prepare,
+      R.notifyFailure,
+      R.retrainFailed,
+    ]);
     const finished = events.find((e) => e.type === 'run-finished' && e.record.runId === run.runId);
     expect(finished?.type === 'run-finished' && finished.validation).toMatchObject({
       accepted: false,

@@ -33,8 +33,10 @@ function bindings(calls: Record<string, unknown>): TaskBindings {
     };
   const uri = (path: string) => `s3://reelflow-data/runs/${RUN}/${path}`;
   return {
+    [p.planRun]: record(() => ({ mode: 'lambda', inputBytes: 10, reason: 'small' })),
     [p.prepare]: record(() => ({
       runId: RUN,
+      training: { fmInstanceCount: 1 },
       names: {
         fmJob: `reelflow-fm-${RUN}`,
         knnJob: `reelflow-knn-${RUN}`,
@@ -66,6 +68,7 @@ function bindings(calls: Record<string, unknown>): TaskBindings {
     [p.buildVectors]: record(() => ({
       knnTrain: uri('vectors/knn-train/'),
       servingBundle: uri('vectors/b.tar.gz'),
+      knnInstanceCount: 1,
     })),
     [sm('sagemaker:createModel')]: record(() => ({ ModelArn: 'arn:aws:sagemaker:::model/m' })),
     [sm('aws-sdk:sagemaker:describeModel')]: record(() => ({ Containers: [] })),
@@ -79,6 +82,10 @@ function bindings(calls: Record<string, unknown>): TaskBindings {
       primaryMetric: { name: 'ndcg@10', candidate: 0.2, production: null },
     })),
     [sm('sns:publish')]: record(() => ({ MessageId: '1' })),
+    // The Processing path of the data steps (not taken: PlanRun answers mode 'lambda').
+    [sm('aws-sdk:s3:putObject')]: record(() => ({ ETag: '"1"' })),
+    [sm('aws-sdk:s3:getObject')]: record(() => ({ Body: '{}' })),
+    [sm('sagemaker:createProcessingJob.sync')]: record(() => ({ ProcessingJobStatus: 'Completed' })),
   };
 }
 
@@ -96,9 +103,12 @@ describe('StateMachineRunner on the rendered retrain definition', () => {
     expect(result.status).toBe('SUCCEEDED');
     expect(result.path).toEqual([
       S.loadConfig,
+      S.planRun,
+      'PrepareWhere?',
       S.prepare,
       S.hasData,
       S.trainFm,
+      'BuildVectorsWhere?',
       S.buildVectors,
       S.trainKnn,
       S.createModel,
@@ -107,6 +117,7 @@ describe('StateMachineRunner on the rendered retrain definition', () => {
       S.noProduction,
       S.hasProduction,
       S.transformCandidateOnly,
+      'EvaluateWhere?',
       S.evaluate,
       S.gate,
       S.candidateReady,
@@ -144,6 +155,9 @@ describe('StateMachineRunner on the rendered retrain definition', () => {
         S.transformCandidate,
         S.transformProduction,
         S.transformCandidateOnly,
+        'PrepareProcessing',
+        'BuildVectorsProcessing',
+        'EvaluateProcessing',
       ].sort(),
     );
     expect((error as Error).message).toMatch(/nothing is sent to AWS/);
@@ -156,14 +170,16 @@ describe('StateMachineRunner on the rendered retrain definition', () => {
     for (const task of tasks) {
       expect(task.state.TimeoutSeconds).toBe(declared.get(task.name) ?? 2_147_483);
     }
-    // The training Tasks declare their own (max runtime + 30 min); the copy keeps it.
+    // The training and Processing Tasks declare their own (max runtime + 30 min); the copy keeps it.
     expect(declared.get(S.trainFm)).toBe(14_400 + 1800);
     expect(
       allStates(retrain)
         .filter((s) => s.state.TimeoutSeconds !== undefined)
         .map((s) => s.name)
         .sort(),
-    ).toEqual([S.trainFm, S.trainKnn].sort());
+    ).toEqual(
+      [S.trainFm, S.trainKnn, 'PrepareProcessing', 'BuildVectorsProcessing', 'EvaluateProcessing'].sort(),
+    );
   });
 
   it('answers as the account and region the definitions are rendered for', () => {

@@ -8,6 +8,7 @@ import {
 } from '../../pipeline/config';
 import { productionParameterName, VARIANT_NAME } from '../../pipeline/names';
 import {
+  processingQuotaNeeds,
   sageMakerQuotaNeeds,
   totalDeploymentWaitSeconds,
   trafficShiftCount,
@@ -358,5 +359,36 @@ describe('api security config', () => {
     expect(errorOf({ waf: { enabled: true, rateLimitPer5Min: 2_000_000_001 } })).toMatch(
       /^invalid config reelflow\.api\.waf\.rateLimitPer5Min: Too big/,
     );
+  });
+});
+
+describe('the processing block (where the data steps run)', () => {
+  it('defaults to auto above 100 MiB on one ml.m5.4xlarge with 50 GiB for at most 4 hours', () => {
+    expect(parseDeployConfig({}).processing).toEqual({
+      mode: 'auto',
+      autoThresholdBytes: 100 * 1024 * 1024,
+      instanceType: 'ml.m5.4xlarge',
+      volumeSizeGb: 50,
+      maxRuntimeSeconds: 14400,
+    });
+  });
+
+  it('refuses an unknown mode, and instance types outside the training families', () => {
+    expect(() => parseDeployConfig({ processing: { mode: 'batch' } })).toThrow(
+      'invalid config reelflow.processing.mode',
+    );
+    expect(() => parseDeployConfig({ processing: { instanceType: 'ml.m6g.4xlarge' } })).toThrow(
+      'invalid config reelflow.processing.instanceType: expected an instance family',
+    );
+    expect(() => parseDeployConfig({ processing: { maxRuntimeSeconds: 777_601 } })).toThrow(
+      'invalid config reelflow.processing.maxRuntimeSeconds',
+    );
+  });
+
+  it('needs the processing instance quota unless the steps always run on Lambda', () => {
+    expect(processingQuotaNeeds(parseDeployConfig({}))).toEqual([
+      expect.objectContaining({ quotaName: 'ml.m5.4xlarge for processing job usage', instances: 1 }),
+    ]);
+    expect(processingQuotaNeeds(parseDeployConfig({ processing: { mode: 'lambda' } }))).toEqual([]);
   });
 });

@@ -56,6 +56,7 @@ const prepared: PrepareResult = {
     testExamples: 10000,
     testUsers: 943,
   },
+  training: { fmInstanceCount: 1 },
 };
 const PRODUCTION_RUN = 's3://reelflow-data/runs/run-0001/';
 /** DescribeModel of production's hosting model: the three containers the retrain workflow builds. */
@@ -100,8 +101,31 @@ const evaluation = (passed: boolean): EvaluateResult => ({
 });
 const input = { runId: RUN, trigger: { key: 'ratings/u.data', versionId: 'v1' } };
 
+/** What PlanRun returns for this run (mode as given). */
+const plan = (mode: 'lambda' | 'processing') => ({
+  inputBytes: 1234,
+  mode,
+  reason: `processing.mode is ${mode}`,
+  names: {
+    prepareJob: `reelflow-prep-${RUN}-a1b2c3`,
+    buildVectorsJob: `reelflow-vec-${RUN}-a1b2c3`,
+    evaluateJob: `reelflow-eval-${RUN}-a1b2c3`,
+  },
+  taskUris: {
+    prepare: `${BUCKET}tasks/prepare-a1b2c3/`,
+    buildVectors: `${BUCKET}tasks/build-vectors-a1b2c3/`,
+    evaluate: `${BUCKET}tasks/evaluate-a1b2c3/`,
+  },
+  taskKeys: {
+    prepare: `runs/${RUN}/tasks/prepare-a1b2c3/`,
+    buildVectors: `runs/${RUN}/tasks/build-vectors-a1b2c3/`,
+    evaluate: `runs/${RUN}/tasks/evaluate-a1b2c3/`,
+  },
+});
+
 function handlers(overrides: Record<string, TaskHandler> = {}): Record<string, TaskHandler> {
   return {
+    [S.planRun]: () => plan('lambda'),
     [S.prepare]: () => prepared,
     // The parts of DescribeTrainingJob (the .sync result) the workflow reads.
     [S.trainFm]: () => ({
@@ -117,6 +141,7 @@ function handlers(overrides: Record<string, TaskHandler> = {}): Record<string, T
       tagBits: 24,
       users: 943,
       movies: 1682,
+      knnInstanceCount: 1,
     }),
     [S.trainKnn]: () => ({
       TrainingJobName: prepared.names.knnJob,
@@ -160,6 +185,7 @@ describe('retrain definition', () => {
     expect(
       [
         S.loadConfig,
+        S.planRun,
         S.prepare,
         S.trainFm,
         S.buildVectors,
@@ -168,9 +194,10 @@ describe('retrain definition', () => {
         S.createTransformModel,
       ].map(next),
     ).toEqual([
-      S.prepare,
+      S.planRun,
+      'PrepareWhere?',
       S.hasData,
-      S.buildVectors,
+      'BuildVectorsWhere?',
       S.trainKnn,
       S.createModel,
       S.createTransformModel,
@@ -180,8 +207,8 @@ describe('retrain definition', () => {
     expect(next(S.createProductionTransformModel)).toBe(S.transformBoth);
     expect(definition.States[S.hasData].Default).toBe(S.trainFm);
     expect(next(S.readProduction)).toBe(S.hasProduction);
-    expect(next(S.transformBoth)).toBe(S.evaluate);
-    expect(next(S.transformCandidateOnly)).toBe(S.evaluate);
+    expect(next(S.transformBoth)).toBe('EvaluateWhere?');
+    expect(next(S.transformCandidateOnly)).toBe('EvaluateWhere?');
     expect(next(S.evaluate)).toBe(S.gate);
   });
 
@@ -193,8 +220,15 @@ describe('retrain definition', () => {
       S.candidateRejected,
     ]);
     const tasks = allStates(definition).filter(({ state }) => state.Type === 'Task');
+    const processingPath = [S.prepare, S.buildVectors, S.evaluate].flatMap((step) => [
+      `${step}Input`,
+      `${step}Processing`,
+      `${step}Result`,
+    ]);
     expect(tasks.map((t) => t.name).sort()).toEqual(
       [
+        ...processingPath,
+        S.planRun,
         S.prepare,
         S.trainFm,
         S.buildVectors,
@@ -243,7 +277,8 @@ describe('retrain definition', () => {
           OutputDataConfig: { KmsKeyId: RENDER_PLACEHOLDERS.key },
           ResourceConfig: {
             InstanceType: 'ml.m5.xlarge',
-            InstanceCount: 1,
+            'InstanceCount.$':
+              name === S.trainFm ? '$.prepared.training.fmInstanceCount' : '$.vectors.knnInstanceCount',
             VolumeKmsKeyId: RENDER_PLACEHOLDERS.key,
           },
           StoppingCondition: { MaxRuntimeInSeconds: 14400 },
@@ -292,7 +327,7 @@ describe('retrain definition', () => {
       EnableManagedSpotTraining: true,
       EnableInterContainerTrafficEncryption: true,
       StoppingCondition: { MaxRuntimeInSeconds: 14400, MaxWaitTimeInSeconds: 30000 },
-      ResourceConfig: { InstanceCount: 3 },
+      ResourceConfig: { 'InstanceCount.$': '$.prepared.training.fmInstanceCount' },
     });
     const channels = fm.InputDataConfig as {
       ChannelName: string;
@@ -320,9 +355,12 @@ describe('retrain execution (aws-local-stepfunctions)', () => {
     expect(run.error).toBeUndefined();
     expect(run.path).toEqual([
       S.loadConfig,
+      S.planRun,
+      'PrepareWhere?',
       S.prepare,
       S.hasData,
       S.trainFm,
+      'BuildVectorsWhere?',
       S.buildVectors,
       S.trainKnn,
       S.createModel,
@@ -331,6 +369,7 @@ describe('retrain execution (aws-local-stepfunctions)', () => {
       S.noProduction,
       S.hasProduction,
       S.transformCandidateOnly,
+      'EvaluateWhere?',
       S.evaluate,
       S.gate,
       S.candidateReady,
@@ -342,11 +381,17 @@ describe('retrain execution (aws-local-stepfunctions)', () => {
   it('passes each step what the contracts say', async () => {
     const run = await runLocally(definition, input, handlers());
 
+    expect(run.inputs[S.planRun]).toEqual({
+      runId: RUN,
+      executionName: EXECUTION,
+      config: { ...config.processing, resourcePrefix: 'reelflow' },
+    });
     expect(run.inputs[S.prepare]).toEqual({
       ...input,
       executionName: EXECUTION,
       config: config.ml,
       resourcePrefix: 'reelflow',
+      fmInstanceCount: 1,
     });
     expect(run.inputs[S.trainFm]).toMatchObject({
       TrainingJobName: prepared.names.fmJob,
@@ -365,6 +410,7 @@ describe('retrain execution (aws-local-stepfunctions)', () => {
       runId: RUN,
       prepared,
       fm: { artifact: `${BUCKET}fm/job/output/model.tar.gz` },
+      knnInstanceCount: 1,
     });
     expect(run.inputs[S.trainKnn]).toMatchObject({
       TrainingJobName: prepared.names.knnJob,
@@ -565,7 +611,7 @@ describe('retrain execution: attempts and empty buckets', () => {
     const run = await runLocally(definition, input, handlers({ [S.prepare]: () => nothing }));
 
     expect(run.error).toBeUndefined();
-    expect(run.path).toEqual([S.loadConfig, S.prepare, S.hasData, S.nothingToDo]);
+    expect(run.path).toEqual([S.loadConfig, S.planRun, 'PrepareWhere?', S.prepare, S.hasData, S.nothingToDo]);
     expect(run.output).toEqual(nothing);
   });
 });

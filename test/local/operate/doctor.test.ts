@@ -59,6 +59,7 @@ function quotas(endpointUsage = 4): void {
       Quotas: [
         quota('ml.m5.xlarge for transform job usage', 2, 'L-3'),
         quota('ml.m5.large for endpoint usage', endpointUsage, 'L-4'),
+        quota('ml.m5.4xlarge for processing job usage', 1, 'L-5'),
       ],
     });
 }
@@ -132,6 +133,7 @@ describe('runDoctor', () => {
       'OK    sagemaker quota     ml.m5.xlarge for training job usage: 2 (needs 1)',
       'OK    sagemaker quota     ml.m5.xlarge for transform job usage: 2 (needs 2)',
       'OK    sagemaker quota     ml.m5.large for endpoint usage: 4 (needs 4)',
+      'OK    sagemaker quota     ml.m5.4xlarge for processing job usage: 1 (needs 1)',
       'OK    docker              Docker 27.3.1',
       'no FAIL, 0 WARN: ready for npx cdk deploy --all',
     ]);
