@@ -18,6 +18,7 @@ const E2E_TESTS = [
   '<rootDir>/test/local/operate/twin-cli.test.ts',
   '<rootDir>/test/local/processing-path.test.ts',
   '<rootDir>/test/local/start-predefined.test.ts',
+  '<rootDir>/test/local/tuning-path.test.ts',
 ];
 
 const common = {

@@ -32,6 +32,8 @@ import {
   type TrainingReport,
 } from '../core/evaluate/training-metrics';
 import { parseIdMapCsv, parseSplitCsv } from '../core/split';
+import type { TuningOutcome } from '../core/tuning/select';
+import { tuningReport, type TuningReport } from '../core/evaluate/tuning-report';
 
 const productionSchema = z
   .object({ runId: z.string(), modelName: z.string(), metrics: z.record(z.string(), z.number()) })
@@ -102,8 +104,9 @@ export async function evaluate(
     const { bucket: b, key } = parseS3Uri(uri);
     return (await getPrefixTexts(s3, b, key)).join('\n');
   };
-  const [training, train, test, movies, candidateText, productionText] = await Promise.all([
+  const [training, tuning, train, test, movies, candidateText, productionText] = await Promise.all([
     deps.sagemaker ? fmTestMetrics(deps.sagemaker, input.prepared.names.fmJob) : Promise.resolve(undefined),
+    readTuning(s3, bucket, runId),
     getObjectBytes(s3, bucket, runKey(runId, 'prepared/split/train.csv')),
     getObjectBytes(s3, bucket, runKey(runId, 'prepared/split/test.csv')),
     getObjectText(s3, bucket, runKey(runId, 'prepared/id-maps/movies.csv')),
@@ -131,6 +134,7 @@ export async function evaluate(
     },
     reportUrl: reportUri,
     ...(training ? { training } : {}),
+    ...(tuning ? { tuning } : {}),
   });
   const { evaluation } = out;
   // The counts line (lineage.json has the batches): the approver sees what the candidate learned from.
@@ -170,6 +174,21 @@ export async function evaluate(
       production: evaluation.production?.[primary] ?? null,
     },
   };
+}
+
+/**
+ * The run's tuning search (`tuning/tuning.json`, written by PickBest), or undefined when the run had none
+ * (NoSuchKey). Any other failure fails the step: a search that ran must be in the evaluation.
+ */
+async function readTuning(s3: S3Client, bucket: string, runId: string): Promise<TuningReport | undefined> {
+  let text: string;
+  try {
+    text = await getObjectText(s3, bucket, runKey(runId, 'tuning/tuning.json'));
+  } catch (error) {
+    if ((error as Error).name === 'NoSuchKey') return undefined;
+    throw error;
+  }
+  return tuningReport(JSON.parse(text) as TuningOutcome);
 }
 
 /**

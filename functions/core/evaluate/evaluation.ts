@@ -18,6 +18,7 @@ import {
 } from './metrics';
 import type { RecommendationLists } from './recommend';
 import type { TrainingReport } from './training-metrics';
+import type { TuningReport } from './tuning-report';
 
 /** Free-form run facts shown in the report header. */
 export interface EvaluationMeta {
@@ -42,6 +43,8 @@ export interface EvaluationInput {
   readonly testOnlyMovies?: number;
   /** The FM training job's test metrics. @default - not in the evaluation */
   readonly training?: TrainingReport;
+  /** The run's tuning search. @default - not in the evaluation (no search) */
+  readonly tuning?: TuningReport;
   readonly candidate: RecommendationLists;
   readonly production: RecommendationLists | null;
   readonly popularity: RecommendationLists;
@@ -123,6 +126,8 @@ export interface Evaluation {
   readonly gate: GateResult;
   /** The training jobs' own metrics (the FM job's test channel), when the step looked them up. */
   readonly training?: TrainingReport;
+  /** The tuning search that chose the candidate's settings, when the run had one. */
+  readonly tuning?: TuningReport;
 }
 
 /** Decimal places kept in evaluation.json. */
@@ -203,6 +208,7 @@ export function evaluateRun(input: EvaluationInput): Evaluation {
       random: profile(input.random),
     },
     ...(input.training ? { training: input.training } : {}),
+    ...(input.tuning ? { tuning: input.tuning } : {}),
   };
   const rounded = roundNumbers(result) as Omit<Evaluation, 'gate'>;
   return { ...rounded, gate: applyGate(rounded, gateCfg) };

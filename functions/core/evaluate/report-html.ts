@@ -9,6 +9,7 @@ import { formatMetricValue, formatShare } from './gate';
 import { METRIC_FAMILIES, type MetricMap } from './metrics';
 import { barChart, type ChartSeries, escapeHtml, intervalChart, lineChart } from './svg-chart';
 import { FM_TEST_METRIC_LABELS, formatFmTestMetrics, WORKSHOP_FM_TEST_METRICS } from './training-metrics';
+import { tuningNote, tuningSection } from './tuning-report';
 
 /** CodePipeline manual approval `CustomData` is limited to 500 characters. */
 export const APPROVAL_SHORT_MAX = 500;
@@ -51,6 +52,7 @@ export function renderReportHtml(evaluation: Evaluation): string {
     header(e, title),
     metricsSection(e),
     trainingSection(e),
+    tuningSection(e.tuning),
     chartsSection(e),
     coldStartSection(e),
     configSection(e),
@@ -400,8 +402,12 @@ function shortSummary(e: Evaluation, reportUrl?: string): string {
  * (or why there are none), what counts as relevant, and what coverage is a share of. Takes evaluation.json
  * as read back (older files lack the newer fields; those lines are then left out).
  */
-export function evaluationNotes(e: Pick<Partial<Evaluation>, 'training' | 'counts' | 'config'>): string[] {
+export function evaluationNotes(
+  e: Pick<Partial<Evaluation>, 'training' | 'counts' | 'config' | 'tuning'>,
+): string[] {
   const lines: string[] = [];
+  const tuning = tuningNote(e.tuning);
+  if (tuning) lines.push(tuning);
   const fm = e.training?.fm;
   if (fm?.testMetrics) {
     const workshop = Object.fromEntries(

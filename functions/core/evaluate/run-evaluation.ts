@@ -24,6 +24,7 @@ import {
 } from './recommend';
 import { renderReportHtml, summarizeForApproval } from './report-html';
 import type { TrainingReport } from './training-metrics';
+import type { TuningReport } from './tuning-report';
 
 export interface RunEvaluationInput {
   readonly train: SplitRows;
@@ -38,6 +39,8 @@ export interface RunEvaluationInput {
   readonly reportUrl?: string;
   /** The FM training job's test metrics (DescribeTrainingJob). @default - not reported */
   readonly training?: TrainingReport;
+  /** The run's tuning search (tuning.json). @default - no search */
+  readonly tuning?: TuningReport;
 }
 
 export interface RunEvaluationOutput {
@@ -86,6 +89,7 @@ export function runEvaluation(input: RunEvaluationInput): RunEvaluationOutput {
     itemPopularity: trainCounts,
     meta: input.meta,
     ...(input.training ? { training: input.training } : {}),
+    ...(input.tuning ? { tuning: input.tuning } : {}),
   });
   return {
     evaluation,
