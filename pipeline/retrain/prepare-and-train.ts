@@ -3,7 +3,8 @@
  * stop early when there is no data, then train FM, build the vectors from its factors and train k-NN on
  * them.
  *
- *   LoadConfig -> PlanRun -> [Prepare] -> HasData? (no rating file yet: NothingToDo) -> TrainFM
+ *   LoadConfig -> PlanRun -> [Prepare] -> HasData? (no rating file yet: NothingToDo)
+ *   -> (with tuning.enabled: PlanTuning -> TuningTrials -> PickBest, tuning.ts) -> TrainFM
  *   -> [BuildVectors] -> TrainKNN
  *
  * [Prepare] and [BuildVectors] are data steps (processing-step.ts): the Lambda Task of that name, or the
