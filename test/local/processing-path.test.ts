@@ -178,4 +178,36 @@ describe('the Processing path on the local runtime (processing.mode: processing,
     );
     expect(shards.Contents?.length ?? 0).toBeGreaterThanOrEqual(2);
   }, 300_000);
+
+  it('reports a batch the Processing Prepare refuses as data rejected, routed by PrepareError, nothing trained', async () => {
+    const bad = `userId,movieId,rating,timestamp\n${'x,1,4.0,1300000000\n'.repeat(600)}`;
+    const jobsBefore = trainingRequests.length;
+    const run = await runtime.upload('ratings/2026-03-01-bad.csv', bad);
+    const record = await run.done;
+
+    expect(record).toMatchObject({ status: 'Failed', stage: 'Retrain', failedState: 'Prepare' });
+    expect(record.reason).toMatch(/^data rejected at validation: rejected: .*bad/);
+    const prepare = processingStateNames(R.prepare);
+    const path = statesEntered(run.runId);
+    expect(path).toEqual([
+      R.loadConfig,
+      R.planRun,
+      prepare.where,
+      prepare.payload,
+      prepare.input,
+      prepare.processing,
+      prepare.result,
+      prepare.parse,
+      prepare.failed,
+      prepare.error,
+      R.notifyFailure,
+      R.retrainFailed,
+    ]);
+    expect(trainingRequests.length).toBe(jobsBefore);
+    // The Processing job moved the upload aside, as the Lambda does: kept, never blocking later runs.
+    const quarantined = await runtime.s3.send(
+      new ListObjectsV2Command({ Bucket: runtime.bucket, Prefix: 'quarantine/' }),
+    );
+    expect((quarantined.Contents ?? []).map((o) => o.Key)).toContain('quarantine/2026-03-01-bad.csv');
+  }, 300_000);
 });
