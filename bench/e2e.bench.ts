@@ -2,7 +2,8 @@
  * `npm start` end to end, as a user runs it: `reelflow start --data <file> --once --approve` in a fresh
  * state folder (its own process), on the bundled sample and on a generated MovieLens-100k-sized set
  * (943 users x 1,682 movies, ~100 k ratings); with `--large`, a MovieLens-1M-sized set instead
- * (6,040 x 3,706, ~1 M ratings).
+ * (6,040 x 3,706, ~1 M ratings). The tuning search is off (`tuning.local: false`), so both sides run the
+ * same steps.
  *
  * Figure: its wall time over the bare core path's (`runCorePath`: the same steps and settings, no state
  * machines, no local AWS, no process start) on the same file in this run: what the faithful local AWS
@@ -15,7 +16,7 @@
  * Run: node local/bin/run-ts.js bench/e2e.bench.ts [--large]
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -54,7 +55,21 @@ const seconds = (ms: number) => Number((ms / 1000).toFixed(2));
 async function measure(name: string, file: string, scratch: string): Promise<BenchFigure> {
   const home = join(scratch, `home-${name.replace(/\W+/g, '-')}`);
   progress(`${name}: reelflow start --once --approve`);
-  const run = reelflow(['start', '--data', file, '--once', '--approve', '--home', home, '--fresh']);
+  // The same steps as the core path: without the tuning search `npm start` runs by default (tuning.local).
+  const noTuning = join(scratch, 'no-tuning.json');
+  writeFileSync(noTuning, JSON.stringify({ tuning: { local: false } }));
+  const run = reelflow([
+    'start',
+    '--data',
+    file,
+    '--once',
+    '--approve',
+    '--home',
+    home,
+    '--fresh',
+    '--config',
+    noTuning,
+  ]);
   const history = reelflow(['runs', '--json', '--home', home]);
   // One JSON line per run; the fresh home holds this run only.
   const record = history.stdout
