@@ -80,29 +80,51 @@ export function heldOutCount(n: number, cfg: Pick<SplitConfig, 'testShare' | 'mi
 }
 
 function markTemporalPerUser(ratings: Ratings, cfg: SplitConfig, seed: number, isTest: Uint8Array): void {
+  markLatestPerUser(ratings, cfg, seed, isTest);
+}
+
+/**
+ * Marks in `mark` (indexed by position) each user's latest `heldOutCount(n, rule)` ratings among
+ * `positions` (every rating when omitted), ordered by timestamp with ties broken by a seeded
+ * permutation of the movies; returns how many it marked. The test split uses it on every rating, the
+ * tuning's validation split (tuning/validation.ts) on the training positions.
+ */
+export function markLatestPerUser(
+  ratings: Ratings,
+  rule: Pick<SplitConfig, 'testShare' | 'minUserRatings'>,
+  seed: number,
+  mark: Uint8Array,
+  positions?: Uint32Array,
+): number {
   const { user, movie, timestamp } = ratings;
   const nUsers = ratings.users.size;
-  // Counting sort of positions by user: O(n), no comparison sort over the whole data set.
+  // Counting sort of positions by user: O(n), no comparison sort over the whole data set (two loops
+  // each, so the whole-data-set case reads no index array).
   const start = new Uint32Array(nUsers + 1);
-  for (let i = 0; i < ratings.length; i++) start[user[i] + 1]++;
+  if (positions) for (const p of positions) start[user[p] + 1]++;
+  else for (let i = 0; i < ratings.length; i++) start[user[i] + 1]++;
   for (let u = 0; u < nUsers; u++) start[u + 1] += start[u];
   const cursor = start.slice(0, nUsers);
-  const byUser = new Uint32Array(ratings.length);
-  for (let i = 0; i < ratings.length; i++) byUser[cursor[user[i]]++] = i;
+  const byUser = new Uint32Array(positions ? positions.length : ratings.length);
+  if (positions) for (const p of positions) byUser[cursor[user[p]]++] = p;
+  else for (let i = 0; i < ratings.length; i++) byUser[cursor[user[i]]++] = i;
 
   const tie = new Uint32Array(ratings.movies.size);
   for (let m = 0; m < tie.length; m++) tie[m] = m;
   new Rng(seed).shuffle(tie);
 
   const sorter = new UserRowSorter(timestamp, movie, tie);
+  let marked = 0;
   for (let u = 0; u < nUsers; u++) {
     const n = start[u + 1] - start[u];
-    const held = heldOutCount(n, cfg);
+    const held = heldOutCount(n, rule);
     if (held === 0) continue;
-    const positions = byUser.subarray(start[u], start[u + 1]);
-    sorter.sort(positions);
-    for (let k = n - held; k < n; k++) isTest[positions[k]] = 1;
+    const userPositions = byUser.subarray(start[u], start[u + 1]);
+    sorter.sort(userPositions);
+    for (let k = n - held; k < n; k++) mark[userPositions[k]] = 1;
+    marked += held;
   }
+  return marked;
 }
 
 /** Runs sorted by insertion before the merges. */

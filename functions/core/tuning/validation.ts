@@ -1,11 +1,10 @@
 /**
  * The validation split of a search, carved from the training positions only: each eligible user's
- * latest training ratings (the same temporal rule as the test split, `heldOutCount`), so the trials
+ * latest training ratings (the test split's own rule, `markLatestPerUser`), so the trials
  * are ranked on "what did the user rate next" without ever seeing the held-out test set. The chosen
  * configuration is then retrained on all training data and evaluated on the test set as without tuning.
  */
-import { Rng } from '../random';
-import { heldOutCount } from '../split';
+import { markLatestPerUser } from '../split';
 import type { Ratings } from '../types';
 
 /** Training positions split into what the trials fit on and what scores them. */
@@ -30,8 +29,8 @@ export class ValidationSplitError extends Error {
 }
 
 /**
- * Splits `train` (positions into `ratings`, ascending) per user by time; ties are broken by a seeded
- * permutation of the movies, as the test split does. Both outputs are ascending.
+ * Splits `train` (positions into `ratings`, ascending) per user by time, as the test split does (its
+ * own seed for the tie order). Both outputs are ascending.
  */
 export function carveValidation(
   ratings: Ratings,
@@ -39,32 +38,9 @@ export function carveValidation(
   options: ValidationOptions,
   seed: number,
 ): ValidationSplit {
-  const { user, movie, timestamp } = ratings;
-  const nUsers = ratings.users.size;
-  const start = new Uint32Array(nUsers + 1);
-  for (let i = 0; i < train.length; i++) start[user[train[i]] + 1]++;
-  for (let u = 0; u < nUsers; u++) start[u + 1] += start[u];
-  const cursor = start.slice(0, nUsers);
-  const byUser = new Uint32Array(train.length);
-  for (let i = 0; i < train.length; i++) byUser[cursor[user[train[i]]]++] = train[i];
-
-  const tie = new Uint32Array(ratings.movies.size);
-  for (let m = 0; m < tie.length; m++) tie[m] = m;
-  new Rng(seed ^ 0x7661_6c69).shuffle(tie);
-  const order = (a: number, b: number): number =>
-    timestamp[a] - timestamp[b] || tie[movie[a]] - tie[movie[b]];
-
   const held = new Uint8Array(ratings.length);
-  let nHeld = 0;
   const rule = { testShare: options.validationShare, minUserRatings: options.minUserRatings };
-  for (let u = 0; u < nUsers; u++) {
-    const n = start[u + 1] - start[u];
-    const count = heldOutCount(n, rule);
-    if (count === 0) continue;
-    const positions = byUser.subarray(start[u], start[u + 1]).sort(order);
-    for (let k = n - count; k < n; k++) held[positions[k]] = 1;
-    nHeld += count;
-  }
+  const nHeld = markLatestPerUser(ratings, rule, seed ^ 0x7661_6c69, held, train);
   if (nHeld === 0) {
     throw new ValidationSplitError(
       `no user has ${options.minUserRatings} or more training ratings: nothing to validate the trials on`,
