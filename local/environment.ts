@@ -72,6 +72,10 @@ export function handlerEnvironment(settings: HandlerEnvironmentSettings): Record
     POWERTOOLS_METRICS_DISABLED: 'true',
     // No X-Ray daemon here: the tracer stays off even where AWS_EXECUTION_ENV is set (a container).
     POWERTOOLS_TRACE_ENABLED: 'false',
+    // With the tracer off, the X-Ray SDK's automatic mode only costs: on load it enables a cls-hooked
+    // async hook (init and destroy tracking on every promise of the process: the local API's servers
+    // too). Manual mode (the SDK's own switch, read when it loads) records the same nothing without it.
+    AWS_XRAY_MANUAL_MODE: 'true',
     // What the constructs set on the functions (infra/constructs/workflow-functions.ts, run-trigger.ts,
     // recommend-api.ts, infra/stacks/reelflow-stack.ts).
     DATA_BUCKET: settings.bucket,

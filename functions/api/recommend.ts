@@ -152,11 +152,16 @@ export function sageMakerInvoker(client: SageMakerRuntimeClient, endpointName: s
 }
 
 // Built once per container. maxAttempts 2 = one retry (throttling and transient errors), and a short
-// request timeout, so a slow endpoint answers 503 well inside API Gateway's 29 s limit.
+// request timeout, so a slow endpoint answers 503 well inside API Gateway's 29 s limit. The client
+// sends one command class and nothing changes its middleware after it is built (the tracer adds its
+// own here, once), so `cacheMiddleware` resolves the stack once instead of on every request (the
+// SDK's own option: a quarter of the SDK's CPU per call, measured locally). The default handler
+// already keeps connections alive (keepAlive, maxSockets 50).
 const client = tracer.captureAWSv3Client(
   new SageMakerRuntimeClient({
     maxAttempts: 2,
     requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 },
+    cacheMiddleware: true,
   }),
 );
 

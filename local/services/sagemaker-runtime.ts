@@ -6,10 +6,14 @@
  *
  * - 200 with the last container's body, Content-Type and `x-Amzn-Invoked-Production-Variant`;
  * - a container's non-200 answer is a `ModelError` (424) carrying the original status and message;
- * - an unknown endpoint, or one with no fleet yet, is a `ValidationError` (400).
+ * - an unknown endpoint, or one with no fleet yet, is a `ValidationError` (400);
+ * - a request that breaks the InvokeEndpoint model (local/aws-models/sagemaker-runtime.json: the
+ *   endpoint name's pattern and length, the 6 MB body, the headers' lengths and patterns) is refused
+ *   before any container sees it, as a `ValidationError` (400) in AWS's wording (api-model.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenOnLoopback, readBody, type LoopbackServer } from './http';
+import { ApiValidationError, loadServiceModel, validateRequest } from './api-model';
 import type { LocalSageMaker } from './sagemaker';
 import { SageMakerApiError } from './sagemaker-errors';
 
@@ -33,6 +37,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, sagemaker: Loca
     return;
   }
   const endpointName = decodeURIComponent(match[1]);
+  try {
+    validateRequest('sagemaker-runtime', 'InvokeEndpoint', invokeEndpointInput(req, endpointName, body));
+  } catch (error) {
+    if (!(error instanceof ApiValidationError)) throw error;
+    sendError(res, error.status, error.code, error.message);
+    return;
+  }
   let result;
   try {
     result = await sagemaker.invokeEndpoint(endpointName, {
@@ -66,6 +77,29 @@ async function handle(req: IncomingMessage, res: ServerResponse, sagemaker: Loca
     'x-amzn-invoked-production-variant': result.variantName,
   });
   res.end(bytes);
+}
+
+/** The members InvokeEndpoint's input shape puts in headers: member name -> lower-case header name. */
+const HEADER_MEMBERS: ReadonlyArray<readonly [string, string]> = (() => {
+  const model = loadServiceModel('sagemaker-runtime');
+  const input = model.shapes[model.operations.InvokeEndpoint.input!.shape];
+  return Object.entries(input.members ?? {}).flatMap(([member, ref]) =>
+    ref.location === 'header' && ref.locationName ? [[member, ref.locationName.toLowerCase()] as const] : [],
+  );
+})();
+
+/** The request as InvokeEndpoint's input shape: the URI's endpoint name, the body and the headers sent. */
+function invokeEndpointInput(
+  req: IncomingMessage,
+  endpointName: string,
+  body: Buffer,
+): Record<string, unknown> {
+  const input: Record<string, unknown> = { EndpointName: endpointName, Body: body };
+  for (const [member, header] of HEADER_MEMBERS) {
+    const value = req.headers[header];
+    if (value !== undefined) input[member] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return input;
 }
 
 function sendError(res: ServerResponse, status: number, code: string, message: string): void {
