@@ -72,8 +72,15 @@ export interface PrepareResult {
   readonly attempt: string;
   readonly names: RunNames;
   readonly uris: RunUris;
-  /** CreateTrainingJob HyperParameters, every value a string; feature_dim filled in. */
-  readonly hyperparameters: { readonly fm: Record<string, string>; readonly knn: Record<string, string> };
+  /**
+   * CreateTrainingJob HyperParameters, every value a string; feature_dim filled in. `ials` only with
+   * `ml.trainer` 'ials' (the TrainIALS job's).
+   */
+  readonly hyperparameters: {
+    readonly fm: Record<string, string>;
+    readonly knn: Record<string, string>;
+    readonly ials?: Record<string, string>;
+  };
   readonly counts: {
     readonly ratings: number;
     readonly users: number;

@@ -40,9 +40,10 @@ export async function loadDeployConfig(options: LoadConfigOptions = {}): Promise
 /**
  * The config the local runtime runs with under `npm start`: the tuning search runs when `tuning.local`
  * (default true) asks for it, even if `tuning.enabled` (the AWS setting) is off, since it is cheap here.
+ * Not with `ml.trainer` 'ials': the search tunes FM (the deploy config refuses the two together).
  */
 export function withLocalTuning(config: DeployConfig): DeployConfig {
-  const enabled = config.tuning.enabled || config.tuning.local;
+  const enabled = config.tuning.enabled || (config.tuning.local && config.ml.trainer === 'fm');
   return enabled === config.tuning.enabled ? config : { ...config, tuning: { ...config.tuning, enabled } };
 }
 

@@ -102,6 +102,10 @@ export class TerminalReporter {
           `      ${name}: indexed ${progress.vectors.toLocaleString('en-US')} vectors of dimension ${progress.dim}`,
         );
         return;
+      case 'log':
+        // The project image's training log (the iALS job); its `#metric` lines become FinalMetricDataList.
+        if (!progress.line.startsWith('#metric')) this.write(`      ${progress.line}`);
+        return;
       case 'object':
         this.write(
           `      ${name}: ${progress.key.split('/').pop()}: ${progress.records.toLocaleString('en-US')} records in ${progress.requests} request(s)`,

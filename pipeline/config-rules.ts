@@ -102,6 +102,7 @@ export function checkCrossFieldRules(config: DeployConfig, ctx: z.RefinementCtx)
   checkDeploymentTimes(config, ctx);
   checkSpotWait(config, ctx);
   checkKnn(config, ctx);
+  checkTrainer(config, ctx);
   checkApiClients(config, ctx);
   checkWorkflowLogs(config, ctx);
 }
@@ -291,6 +292,32 @@ function checkKnn(config: Pick<DeployConfig, 'ml'>, ctx: z.RefinementCtx): void 
       code: 'custom',
       path: ['ml', 'knn', 'k'],
       message: `must be at least ml.evaluation.topN (${ml.evaluation.topN}), the number of movies the API returns; got ${ml.knn.k}`,
+    });
+  }
+}
+
+/**
+ * `ml.trainer` 'ials' trains one iALS job on one instance: the tuning search (FM trials, FM's
+ * hyperparameters) does not apply, and a second instance would train nothing.
+ */
+function checkTrainer(config: Pick<DeployConfig, 'ml' | 'tuning' | 'training'>, ctx: z.RefinementCtx): void {
+  if (config.ml.trainer !== 'ials') return;
+  if (config.tuning.enabled) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['tuning', 'enabled'],
+      message:
+        "the tuning search trains FM trials and tunes FM's settings; with ml.trainer 'ials' it does not " +
+        'apply: set tuning.enabled to false (or ml.trainer to fm)',
+    });
+  }
+  if (config.training.fmInstanceCount > 1) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['training', 'fmInstanceCount'],
+      message:
+        `the iALS training job runs on one instance (the trainer does not distribute); set it to 1 with ` +
+        `ml.trainer 'ials', got ${config.training.fmInstanceCount}`,
     });
   }
 }

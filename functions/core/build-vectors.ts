@@ -1,7 +1,11 @@
 /**
  * The "build vectors" step of a run (functions/workflow/build-vectors.ts and the local runtime): the
- * trained FM model → the k-NN training data (movie vectors plus the user-tag rows) and the serving
+ * trained embedding model → the k-NN training data (movie vectors plus the user-tag rows) and the serving
  * bundle of the pre/post containers (user vectors, each user's training movies, popular movies).
+ *
+ * The model is FM's, or with `ml.trainer` 'ials' the iALS job's, turned into the FM shape of the run's
+ * one-hot layout (`ialsAsFmModel`: `[U_u, 1]`, `[V_i, b_i]`), so both trainers give the same kind of
+ * vectors, index and bundle (`readEmbeddingModel`).
  *
  * Written through a sink (runs/<runId>/vectors/ on S3, or a folder):
  *   knn-train/part-00000.recordio …   dense float32 rows, label = movie id (or tag label)
@@ -9,7 +13,10 @@
  */
 import type { MlConfig } from './config';
 import { countMovies, popularityRanking } from './evaluate/recommend';
-import { knnFeatureDim } from './prepare';
+import { readFmModelTarGz } from './fm/artifact';
+import { ialsAsFmModel } from './ials/model';
+import { readIalsModelArtifact } from './ials/model-file';
+import { embeddingFactors, knnFeatureDim } from './prepare';
 import { FramedRowEncoder } from './recordio';
 import { buildServingBundle, writeServingBundle, type ServingBundle } from './serving/bundle';
 import { appendTagRows, TAG_BITS } from './serving/user-tags';
@@ -52,8 +59,8 @@ export async function buildVectors(input: BuildVectorsInput): Promise<BuildVecto
   const index = appendTagRows(vectors.itemVectors, vectors.itemLabels, vectors.dim, TAG_BITS);
   if (index.dim !== knnFeatureDim(config)) {
     throw new BuildVectorsError(
-      `the FM model has ${model.numFactors} factors, but the run was prepared for ` +
-        `${config.fm.num_factors} (k-NN feature_dim ${knnFeatureDim(config)})`,
+      `the ${config.trainer === 'ials' ? 'iALS' : 'FM'} model has ${model.numFactors} factors, but the run ` +
+        `was prepared for ${embeddingFactors(config)} (k-NN feature_dim ${knnFeatureDim(config)})`,
     );
   }
 
@@ -80,6 +87,24 @@ export async function buildVectors(input: BuildVectorsInput): Promise<BuildVecto
   const bundlePath = 'serving-bundle.tar.gz';
   await sink.put(bundlePath, await writeServingBundle(bundle));
   return { bundle, index, knnTrainFiles, bundlePath };
+}
+
+/**
+ * The embedding training job's `model.tar.gz` as the FM model of the run's one-hot layout (users, then
+ * movies): FM's artifact as SageMaker's built-in wrote it, or with `ml.trainer` 'ials' the iALS job's
+ * `ials-model.bin`, its rows placed by original id (ids the model never saw get zero rows). An artifact
+ * of the other trainer fails with the reader's error, which names what the tarball holds.
+ */
+export async function readEmbeddingModel(
+  artifact: Uint8Array,
+  config: Pick<MlConfig, 'trainer'>,
+  users: Pick<IdMap, 'ids'>,
+  movies: Pick<IdMap, 'ids'>,
+): Promise<FmModel> {
+  if (config.trainer === 'ials') {
+    return ialsAsFmModel(await readIalsModelArtifact(artifact), users, movies);
+  }
+  return readFmModelTarGz(artifact, { featureDim: users.ids.length + movies.ids.length });
 }
 
 /** Each user's training movies, by row of the (ascending) user id map. */

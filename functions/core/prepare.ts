@@ -16,6 +16,7 @@
  */
 import { FACTORIZATION_MACHINES, KNN, validateHyperparameters } from './algorithms';
 import { toHyperparameterStrings, type MlConfig } from './config';
+import { ialsHyperparameterStrings } from './ials/config';
 import { encodeFmPacked, unpackExamples, type PackedExamples } from './fm/encode';
 import { DataRejectedError, ingestRatings, type RatingSource, type ValidationReport } from './ingest';
 import { Rng } from './random';
@@ -44,8 +45,19 @@ export interface PreparedManifest {
   readonly train: ChannelSummary;
   readonly test: ChannelSummary;
   readonly testUsers: number;
-  /** CreateTrainingJob HyperParameters (all strings) for the FM and k-NN jobs, feature_dim filled in. */
-  readonly hyperparameters: { readonly fm: Record<string, string>; readonly knn: Record<string, string> };
+  /** CreateTrainingJob HyperParameters (all strings) of the training jobs (see `trainingHyperparameters`). */
+  readonly hyperparameters: TrainingHyperparameters;
+}
+
+/**
+ * CreateTrainingJob HyperParameters, every value a string: FM's and k-NN's with feature_dim filled in, and
+ * with `ml.trainer` 'ials' the iALS job's (functions/core/ials/config.ts), every key set.
+ */
+export interface TrainingHyperparameters {
+  readonly fm: Record<string, string>;
+  readonly knn: Record<string, string>;
+  /** Only with `ml.trainer` 'ials': the TrainIALS job's HyperParameters. */
+  readonly ials?: Record<string, string>;
 }
 
 export interface ChannelSummary {
@@ -188,26 +200,33 @@ function splitOrReject(ratings: Ratings, report: ValidationReport, config: MlCon
 }
 
 /**
- * The HyperParameters of both training jobs, as strings: the config's keys (documented names only,
- * config.ts) that are set, plus feature_dim. k-NN's feature_dim is the vector dimension
- * (num_factors + 1) plus the user-tag dimensions of the serving path (docs/architecture.md).
- * Both maps are checked against the built-ins' documented contracts before they are returned, so a
- * request the built-in would fail never leaves prepare (`BuiltinClientError`).
+ * The HyperParameters of the training jobs, as strings: the config's keys (documented names only,
+ * config.ts) that are set, plus feature_dim. k-NN's feature_dim is the vector dimension (the embedding
+ * trainer's factors + 1) plus the user-tag dimensions of the serving path (docs/architecture.md).
+ * FM's and k-NN's maps are checked against the built-ins' documented contracts before they are
+ * returned, so a request the built-in would fail never leaves prepare (`BuiltinClientError`). With
+ * `ml.trainer` 'ials' the iALS job's map comes too (every key: the schema already validated them); FM's
+ * stays, as it describes the FM shards Prepare still writes.
  */
-export function trainingHyperparameters(
-  config: MlConfig,
-  featureDim: number,
-): { fm: Record<string, string>; knn: Record<string, string> } {
+export function trainingHyperparameters(config: MlConfig, featureDim: number): TrainingHyperparameters {
   const fm = toHyperparameterStrings({ ...config.fm, feature_dim: featureDim });
   const knn = toHyperparameterStrings({ ...config.knn, feature_dim: knnFeatureDim(config) });
   validateHyperparameters(FACTORIZATION_MACHINES, fm);
   validateHyperparameters(KNN, knn);
-  return { fm, knn };
+  return config.trainer === 'ials' ? { fm, knn, ials: ialsHyperparameterStrings(config.ials) } : { fm, knn };
 }
 
-/** Dimension of the k-NN index: [v (num_factors), w or 1] + the user-tag dimensions. */
-export function knnFeatureDim(config: MlConfig): number {
-  return config.fm.num_factors + 1 + TAG_BITS;
+/**
+ * The latent dimension of the run's embedding trainer: FM's `num_factors`, or iALS's with `ml.trainer`
+ * 'ials'. Either way the vectors are `[v, w or 1]` (functions/core/vectors.ts, ialsAsFmModel).
+ */
+export function embeddingFactors(config: Pick<MlConfig, 'trainer' | 'fm' | 'ials'>): number {
+  return config.trainer === 'ials' ? config.ials.num_factors : config.fm.num_factors;
+}
+
+/** Dimension of the k-NN index: [v (the embedding factors), w or 1] + the user-tag dimensions. */
+export function knnFeatureDim(config: Pick<MlConfig, 'trainer' | 'fm' | 'ials'>): number {
+  return embeddingFactors(config) + 1 + TAG_BITS;
 }
 
 /**

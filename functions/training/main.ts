@@ -35,6 +35,13 @@ export const SAGEMAKER_ML_ROOT = '/opt/ml';
 /** The training channel the job reads. */
 export const TRAIN_CHANNEL = 'train';
 
+/**
+ * How a training job starts this entry in the project's image (functions/serving/Dockerfile bundles it
+ * as /app/training.js): `AlgorithmSpecification.ContainerEntrypoint` and `ContainerArguments`.
+ */
+export const TRAINING_ENTRYPOINT = ['node', '/app/training.js'] as const;
+export const TRAINING_ARGUMENTS = ['train'] as const;
+
 /** The model's metadata file next to the model (hyperparameters, sizes, losses). */
 export const IALS_METADATA_FILE = 'ials-model.json';
 
@@ -121,23 +128,25 @@ export async function runTrainingJob(
 /**
  * The container's `train` command: runs the job; on any error writes the reason to
  * `<root>/output/failure` (SageMaker's FailureReason, first 1 KB) and returns exit code 1. Exported so
- * the local twin can run it on a job instance.
+ * the local twin can run it on a job instance (`log` and `errorLog` are the container's stdout and
+ * stderr).
  */
 export async function mainTrain(
   root: string = process.env.REELFLOW_ML_ROOT ?? SAGEMAKER_ML_ROOT,
   log: (line: string) => void = (line) => console.log(line),
+  errorLog: (line: string) => void = (line) => console.error(line),
 ): Promise<number> {
   try {
     await runTrainingJob(root, log);
     return 0;
   } catch (error) {
     const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    console.error(reason);
+    errorLog(reason);
     try {
       await mkdir(join(root, 'output'), { recursive: true });
       await writeFile(join(root, 'output', 'failure'), reason);
     } catch (writeError) {
-      console.error(`cannot write ${join(root, 'output', 'failure')}: ${String(writeError)}`);
+      errorLog(`cannot write ${join(root, 'output', 'failure')}: ${String(writeError)}`);
     }
     return 1;
   }

@@ -1,6 +1,6 @@
 /**
- * BuildVectors: reads the run's FM model.tar.gz (as SageMaker wrote it), the id maps and the training
- * split, and writes the k-NN training data (movie vectors + user-tag rows) and the serving bundle of
+ * BuildVectors: reads the run's embedding model.tar.gz (FM's as SageMaker's built-in wrote it, or with
+ * `ml.trainer` 'ials' the iALS job's), the id maps and the training split, and writes the k-NN training data (movie vectors + user-tag rows) and the serving bundle of
  * the pre/post containers under `runs/<runId>/vectors/`. The run's config comes from its run.json, so
  * the step uses exactly the settings the run was prepared with.
  */
@@ -14,11 +14,10 @@ import { observed } from '../common/observability';
 import { getObjectBytes, getObjectText, s3ClientConfig, s3Sink } from '../common/s3-io';
 import { parseS3Uri, runKey } from '../common/s3-uri';
 import { tracer } from '../common/tracer';
-import { buildVectors as buildVectorsCore } from '../core/build-vectors';
+import { buildVectors as buildVectorsCore, readEmbeddingModel } from '../core/build-vectors';
 import { parseMlConfig, type MlConfig } from '../core/config';
 import { knnFeatureDim } from '../core/prepare';
 import { FramedRowEncoder } from '../core/recordio';
-import { readFmModelTarGz } from '../core/fm/artifact';
 import { parseIdMapCsv, parseSplitCsv } from '../core/split';
 import { TAG_BITS } from '../core/serving/user-tags';
 
@@ -30,7 +29,10 @@ const eventSchema = z.object({
   knnInstanceCount: z.number().int().positive().default(1),
 });
 
-/** The task payload: `{ runId, prepared: $.prepared, fm: { artifact } }`. */
+/**
+ * The task payload: `{ runId, prepared: $.prepared, fm: { artifact } }`; `fm` is where the embedding
+ * job's result goes whatever the trainer (TrainFM, or TrainIALS with `ml.trainer` 'ials').
+ */
 export interface BuildVectorsEvent {
   readonly runId: string;
   readonly prepared: Pick<PrepareResult, 'uris'>;
@@ -77,7 +79,7 @@ export async function buildVectors(
   ]);
   const userMap = parseIdMapCsv(users);
   const movieMap = parseIdMapCsv(movies);
-  const model = await readFmModelTarGz(modelBytes, { featureDim: userMap.size + movieMap.size });
+  const model = await readEmbeddingModel(modelBytes, config, userMap, movieMap);
   // The k-NN rows: one per movie plus the user-tag rows.
   const sharding = knnSharding(config, movieMap.size + TAG_BITS, knnInstanceCount);
   const built = await buildVectorsCore({

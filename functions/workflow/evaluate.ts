@@ -29,6 +29,8 @@ import { parseServedLines, runEvaluation } from '../core/evaluate/run-evaluation
 import {
   fmTrainingReport,
   fmTrainingUnavailable,
+  ialsTrainingReport,
+  ialsTrainingUnavailable,
   type TrainingReport,
 } from '../core/evaluate/training-metrics';
 import { parseIdMapCsv, parseSplitCsv } from '../core/split';
@@ -105,7 +107,9 @@ export async function evaluate(
     return (await getPrefixTexts(s3, b, key)).join('\n');
   };
   const [training, tuning, train, test, movies, candidateText, productionText] = await Promise.all([
-    deps.sagemaker ? fmTestMetrics(deps.sagemaker, input.prepared.names.fmJob) : Promise.resolve(undefined),
+    deps.sagemaker
+      ? trainingJobMetrics(deps.sagemaker, input.prepared.names.fmJob, config.trainer)
+      : Promise.resolve(undefined),
     readTuning(s3, bucket, runId),
     getObjectBytes(s3, bucket, runKey(runId, 'prepared/split/train.csv')),
     getObjectBytes(s3, bucket, runKey(runId, 'prepared/split/test.csv')),
@@ -192,19 +196,28 @@ async function readTuning(s3: S3Client, bucket: string, runId: string): Promise<
 }
 
 /**
- * The FM job's test metrics from DescribeTrainingJob. A failed call is logged and reported as
+ * The training job's own metrics from DescribeTrainingJob: the FM job's test metrics, or the iALS job's
+ * train metrics (the iALS job takes the FM job's name slot). A failed call is logged and reported as
  * unavailable: the metrics inform the approver, they do not decide the gate.
  */
-export async function fmTestMetrics(sagemaker: SageMakerClient, job: string): Promise<TrainingReport> {
+export async function trainingJobMetrics(
+  sagemaker: SageMakerClient,
+  job: string,
+  trainer: 'fm' | 'ials' = 'fm',
+): Promise<TrainingReport> {
   try {
     const described = await sagemaker.send(new DescribeTrainingJobCommand({ TrainingJobName: job }));
-    return { fm: fmTrainingReport(job, described.FinalMetricDataList) };
+    return trainer === 'ials'
+      ? { ials: ialsTrainingReport(job, described.FinalMetricDataList) }
+      : { fm: fmTrainingReport(job, described.FinalMetricDataList) };
   } catch (error) {
-    logger.warn('the FM training job could not be described; its test metrics are left out', {
+    logger.warn('the training job could not be described; its metrics are left out', {
       job,
       error: (error as Error).message,
     });
-    return { fm: fmTrainingUnavailable(job, error) };
+    return trainer === 'ials'
+      ? { ials: ialsTrainingUnavailable(job, error) }
+      : { fm: fmTrainingUnavailable(job, error) };
   }
 }
 

@@ -19,6 +19,11 @@ export interface SageMakerRolesProps {
   readonly servingImage: ServingImage;
   /** The runs' SageMaker name prefix: the Processing role may describe the runs' FM jobs. */
   readonly resourcePrefix: string;
+  /**
+   * The embedding trainer (`ml.trainer`): with 'ials' the training jobs run the project image, so the
+   * training role may pull it; with 'fm' (built-in images only) it may not. @default 'fm'
+   */
+  readonly trainer?: 'fm' | 'ials';
 }
 
 /** The objects a model's containers load (ModelDataUrl), under a run's or a verify check's prefix. */
@@ -29,8 +34,9 @@ function modelArtifactKeys(prefix: string): string[] {
 /**
  * The three roles SageMaker assumes, separate from the state machines' roles that pass them:
  *
- * - `trainingRole`: the FM and k-NN training jobs read the run's prepared data and write their model
- *   artifacts, all under `runs/`, and log to `/aws/sagemaker/TrainingJobs`;
+ * - `trainingRole`: the FM (or iALS) and k-NN training jobs read the run's prepared data and write their
+ *   model artifacts, all under `runs/`, and log to `/aws/sagemaker/TrainingJobs`; with `ml.trainer`
+ *   'ials' it also pulls the project image, which that job runs (only then: the built-ins need no grant);
  * - `hostingRole`: the execution role of each run's hosting model (`names.model`, the one the endpoint
  *   serves and a rollback returns to): reads only the objects its containers load (the serving bundle
  *   and the k-NN artifact), pulls the serving image, decrypts through S3 only, logs to
@@ -78,8 +84,13 @@ export class SageMakerRoles extends Construct {
       }),
     );
     this.trainingRole.addToPolicy(createGrantForAwsResources(key));
+    const pullsImage = props.trainer === 'ials';
+    if (pullsImage) props.servingImage.grantPull(this.trainingRole);
     this.addLogsAndMetrics(this.trainingRole, ['TrainingJobs'], {
-      '*': 'cloudwatch:PutMetricData has no resource-level permissions; it is limited to the /aws/sagemaker/ namespaces by condition.',
+      '*': pullsImage
+        ? 'ecr:GetAuthorizationToken (project image pull, the iALS job) and cloudwatch:PutMetricData ' +
+          '(limited to the /aws/sagemaker/ namespaces by condition) have no resource-level permissions.'
+        : 'cloudwatch:PutMetricData has no resource-level permissions; it is limited to the /aws/sagemaker/ namespaces by condition.',
     });
 
     // Construct id 'ModelRole' kept: the role of the models created before the split, updated in place.

@@ -81,6 +81,7 @@ export class ReelflowStack extends Stack {
       key,
       servingImage,
       resourcePrefix,
+      trainer: config.ml.trainer,
     });
 
     this.api = new RecommendApi(this, 'RecommendApi', { config, key });

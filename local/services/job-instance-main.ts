@@ -1,12 +1,13 @@
 /**
  * The worker-thread side of a job instance (see job-instance.ts; started through job-instance-entry.js):
- * runs one training, transform or Processing job against the local S3 and reports progress and the
- * outcome to the main thread.
+ * runs one training (a built-in's, or the project image's training entry), transform or Processing job
+ * against the local S3 and reports progress and the outcome to the main thread.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { getObjectBytes } from '../../functions/common/s3-io';
 import { loadModel } from './model-containers';
 import { runProcessingJob, type ProcessingStepRunner } from './processing-jobs';
+import type { TrainingContainerRunner } from './project-training-jobs';
 import { localS3Client } from './s3-client';
 import { SageMakerApiError, SageMakerJobFailedError } from './sagemaker-errors';
 import { runTrainingJob } from './training-jobs';
@@ -17,12 +18,30 @@ async function main(data: JobInstanceData): Promise<Record<string, unknown>> {
   const s3 = localS3Client(data.s3Endpoint);
   const post = (message: JobInstanceMessage): void => parentPort!.postMessage(message);
   if (data.kind === 'training') {
+    const project = data.project;
     return runTrainingJob(data.request, {
       s3,
       seed: data.seed,
       region: data.region,
       account: data.account,
       onProgress: (progress) => post({ type: 'progress', progress }),
+      ...(project
+        ? {
+            project: {
+              image: project.image,
+              tmpDir: project.tmpDir,
+              // The image's training entry, loaded when the container starts (a load error fails the
+              // job like a crash).
+              runContainer: async (root, log, errorLog) => {
+                const entry = require(project.entryModule) as { mainTrain?: TrainingContainerRunner };
+                if (typeof entry.mainTrain !== 'function') {
+                  throw new Error(`${project.entryModule} does not export mainTrain`);
+                }
+                return entry.mainTrain(root, log, errorLog);
+              },
+            },
+          }
+        : {}),
     });
   }
   if (data.kind === 'processing') {

@@ -27,7 +27,13 @@ interface CommonData {
 /** What a job worker is started with. */
 export type JobInstanceData = CommonData &
   (
-    | { readonly kind: 'training'; readonly request: TrainingJobRequest; readonly seed: number }
+    | {
+        readonly kind: 'training';
+        readonly request: TrainingJobRequest;
+        readonly seed: number;
+        /** The project image's training jobs: the image, the temp folder, the entry module. */
+        readonly project?: ProjectTrainingData;
+      }
     | { readonly kind: 'transform'; readonly request: TransformJobRequest; readonly model: ModelSpec }
     | {
         readonly kind: 'processing';
@@ -41,6 +47,16 @@ export type JobInstanceData = CommonData &
         readonly entryModule: string;
       }
   );
+
+/** What a training job worker needs to run the project image's training entry. */
+export interface ProjectTrainingData {
+  /** The project image (the rendered definitions' RENDER_PLACEHOLDERS.servingImage). */
+  readonly image: string;
+  /** Where each job's temporary /opt/ml tree is made. */
+  readonly tmpDir: string;
+  /** The module exporting `mainTrain` (the image's /app/training.js). */
+  readonly entryModule: string;
+}
 
 export type JobProgress = TrainingProgress | TransformProgress | ProcessingProgress;
 

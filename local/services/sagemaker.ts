@@ -5,7 +5,8 @@
  *
  * - Training, transform and Processing jobs run on job instances (worker threads, job-instance.ts) and
  *   resolve with their Describe*Job output, as the `.sync` integrations do. Processing runs the project
- *   image's entry (functions/processing/main.ts) only (processing-jobs.ts).
+ *   image's entry (functions/processing/main.ts) only (processing-jobs.ts); training runs the built-ins
+ *   and the project image's training entry (functions/training/main.ts, project-training-jobs.ts).
  * - Models are kept as their CreateModel request and loaded on first use (model-containers.ts).
  * - Endpoints are served by the local hosting (hosting.ts): fleets, blue/green, alarms.
  *
@@ -45,7 +46,8 @@ export interface LocalSageMakerOptions {
   readonly onJobProgress?: (job: string, progress: JobProgress) => void;
   readonly onDeployment?: (event: DeploymentEvent) => void;
   /**
-   * The project image, the one image Processing jobs can run locally.
+   * The project image, the one image Processing jobs can run locally, and the one image besides the
+   * built-ins training jobs can (its training entry: the iALS job).
    * @default - the image the rendered definitions name (RENDER_PLACEHOLDERS.servingImage)
    */
   readonly projectImage?: string;
@@ -64,6 +66,9 @@ export interface LocalSageMakerOptions {
 
 /** The project image's Processing entry (bundled to /app/processing.js in the image). */
 export const PROCESSING_ENTRY = join(__dirname, '..', '..', 'functions', 'processing', 'main.ts');
+
+/** The project image's training entry (bundled to /app/training.js in the image): the iALS job. */
+export const TRAINING_ENTRY = join(__dirname, '..', '..', 'functions', 'training', 'main.ts');
 
 /**
  * What a local Processing container gets besides the request's Environment: the AWS SDK settings the
@@ -174,7 +179,8 @@ export class LocalSageMaker {
         `Training job names must be unique within an AWS account and region, and a training job with this name already exists (${sageMakerArn(LOCAL_REGION, LOCAL_ACCOUNT, 'training-job', name)})`,
       );
     }
-    validateTrainingJob(request);
+    const projectImage = this.options.projectImage ?? RENDER_PLACEHOLDERS.servingImage;
+    validateTrainingJob(request, projectImage);
     this.trainingJobs.add(name);
     this.save();
     if (this.options.inProcessJobs) {
@@ -186,6 +192,7 @@ export class LocalSageMaker {
           kind: 'training',
           request,
           seed: this.options.trainingSeed,
+          project: { image: projectImage, tmpDir: tmpdir(), entryModule: TRAINING_ENTRY },
           s3Endpoint: this.options.s3Endpoint,
           region: LOCAL_REGION,
           account: LOCAL_ACCOUNT,

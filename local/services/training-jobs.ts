@@ -1,6 +1,6 @@
 /**
- * Local training jobs of the two built-in algorithms reelflow trains, reading and writing what the real
- * jobs read and write:
+ * Local training jobs of the two built-in algorithms reelflow trains, and of the project's own image
+ * (the iALS job, project-training-jobs.ts), reading and writing what the real jobs read and write:
  *
  * - `factorization-machines`: the `train` (and optional `test`) channel's recordIO-protobuf shards ->
  *   `fmExamplesFromRecordIO` -> the core's FM trainer with the job's string HyperParameters -> a
@@ -18,6 +18,9 @@
  *
  * All instances' work runs in one process: with `ShardedByS3Key` and several instances each instance
  * would train on its shards and the built-in would merge them; locally one trainer reads every shard.
+ *
+ * An image is one of the built-ins (by repository name) or the project image the local runtime knows
+ * (`TrainingJobDeps.project`); any other image is refused when the job is created.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -36,22 +39,40 @@ import { finalTestMetrics, type FinalMetric } from '../../functions/core/fm/test
 import { trainFm, type EpochReport } from '../../functions/core/fm/train';
 import { buildKnnIndex, writeKnnModelTarGz } from '../../functions/core/knn';
 import { countRecordIORecords, iterateRecordIO } from '../../functions/core/recordio';
+import {
+  runProjectTrainingJob,
+  TrainingContainerError,
+  type ProjectTrainingDeps,
+} from './project-training-jobs';
 import { AlgorithmError, sageMakerArn, SageMakerApiError, SageMakerJobFailedError } from './sagemaker-errors';
 
 /** The parts of a CreateTrainingJob request the local jobs read (PascalCase, as the Task passes it). */
 export interface TrainingJobRequest {
   readonly TrainingJobName: string;
-  readonly AlgorithmSpecification?: { readonly TrainingImage?: string; readonly TrainingInputMode?: string };
+  readonly AlgorithmSpecification?: {
+    readonly TrainingImage?: string;
+    readonly TrainingInputMode?: string;
+    /** A job of the project image: the entry in the image and its arguments. */
+    readonly ContainerEntrypoint?: readonly string[];
+    readonly ContainerArguments?: readonly string[];
+    readonly MetricDefinitions?: readonly { readonly Name?: string; readonly Regex?: string }[];
+  };
   readonly HyperParameters?: Record<string, string>;
   readonly InputDataConfig?: readonly {
     readonly ChannelName?: string;
     readonly ContentType?: string;
+    readonly InputMode?: string;
+    readonly RecordWrapperType?: string;
     readonly DataSource?: {
-      readonly S3DataSource?: { readonly S3Uri?: string; readonly S3DataType?: string };
+      readonly S3DataSource?: {
+        readonly S3Uri?: string;
+        readonly S3DataType?: string;
+        readonly S3DataDistributionType?: string;
+      };
     };
   }[];
   readonly OutputDataConfig?: { readonly S3OutputPath?: string };
-  readonly ResourceConfig?: Record<string, unknown>;
+  readonly ResourceConfig?: { readonly InstanceCount?: number; readonly [key: string]: unknown };
   readonly StoppingCondition?: Record<string, unknown>;
   readonly RoleArn?: string;
   readonly [key: string]: unknown;
@@ -61,7 +82,9 @@ export interface TrainingJobRequest {
 export type TrainingProgress =
   | { readonly kind: 'channel'; readonly channel: string; readonly files: number; readonly bytes: number }
   | { readonly kind: 'epoch'; readonly epoch: EpochReport; readonly epochs: number }
-  | { readonly kind: 'index'; readonly vectors: number; readonly dim: number };
+  | { readonly kind: 'index'; readonly vectors: number; readonly dim: number }
+  /** A line the project image's training container logged (its stdout). */
+  | { readonly kind: 'log'; readonly line: string };
 
 export interface TrainingJobDeps {
   readonly s3: S3Client;
@@ -70,9 +93,14 @@ export interface TrainingJobDeps {
   readonly region: string;
   readonly account: string;
   readonly onProgress?: (progress: TrainingProgress) => void;
+  /** The project image and how its training entry runs. @default - built-in images only */
+  readonly project?: ProjectTrainingDeps;
 }
 
 export type BuiltinAlgorithm = 'factorization-machines' | 'knn';
+
+/** What a training image runs locally: a built-in algorithm, or the project image's training entry. */
+export type TrainingAlgorithm = BuiltinAlgorithm | 'project';
 
 const RECORDIO = 'application/x-recordio-protobuf';
 
@@ -90,10 +118,12 @@ export function builtinAlgorithmOf(image: string): BuiltinAlgorithm {
 /**
  * Checks a request before the job is accepted (what CreateTrainingJob validates synchronously: the
  * API does not know a built-in's hyperparameters or channels; the job checks those, see
- * `checkBuiltinContract`).
+ * `checkBuiltinContract`). `projectImage` is the one other image the local runtime can run.
  */
-export function validateTrainingJob(request: TrainingJobRequest): BuiltinAlgorithm {
-  const algorithm = builtinAlgorithmOf(request.AlgorithmSpecification?.TrainingImage ?? '');
+export function validateTrainingJob(request: TrainingJobRequest, projectImage?: string): TrainingAlgorithm {
+  const image = request.AlgorithmSpecification?.TrainingImage ?? '';
+  const algorithm =
+    projectImage !== undefined && image === projectImage ? 'project' : builtinAlgorithmOf(image);
   if (!request.OutputDataConfig?.S3OutputPath?.startsWith('s3://')) {
     throw new SageMakerApiError('ValidationException', 'OutputDataConfig.S3OutputPath must be an s3:// URI');
   }
@@ -129,7 +159,7 @@ export async function runTrainingJob(
   deps: TrainingJobDeps,
 ): Promise<Record<string, unknown>> {
   const name = request.TrainingJobName;
-  const algorithm = validateTrainingJob(request);
+  const algorithm = validateTrainingJob(request, deps.project?.image);
   const started = new Date();
   const base = {
     TrainingJobName: name,
@@ -160,24 +190,13 @@ export async function runTrainingJob(
   let artifact: Uint8Array;
   let finalMetrics: FinalMetric[] = [];
   try {
-    checkBuiltinContract(algorithm, request);
-    checkLocalSupport(algorithm, request);
-    const channels = await readChannels(request, deps);
-    const train = channels.get('train') ?? [];
-    if (train.length === 0) throw new AlgorithmError('the train channel holds no data');
-    if (algorithm === 'factorization-machines') {
-      ({ artifact, finalMetrics } = await trainFactorizationMachines(
-        request,
-        train,
-        channels.get('test'),
-        deps,
-      ));
-    } else {
-      artifact = await trainKnn(request, train, deps);
-    }
+    ({ artifact, finalMetrics } =
+      algorithm === 'project'
+        ? await runProjectTrainingJob(request, { ...deps, project: deps.project! }, deps.onProgress)
+        : await trainBuiltin(algorithm, request, deps));
   } catch (error) {
     const reason =
-      error instanceof BuiltinClientError
+      error instanceof BuiltinClientError || error instanceof TrainingContainerError
         ? error.failureReason
         : `AlgorithmError: ${(error as Error).message}`;
     throw new SageMakerJobFailedError(
@@ -206,6 +225,23 @@ export async function runTrainingJob(
       ? { FinalMetricDataList: finalMetrics.map((m) => ({ ...m, Timestamp: metricsAt })) }
       : {}),
   });
+}
+
+/** A built-in's job: its documented contract, then its channels, then the local trainer. */
+async function trainBuiltin(
+  algorithm: BuiltinAlgorithm,
+  request: TrainingJobRequest,
+  deps: TrainingJobDeps,
+): Promise<{ artifact: Uint8Array; finalMetrics: FinalMetric[] }> {
+  checkBuiltinContract(algorithm, request);
+  checkLocalSupport(algorithm, request);
+  const channels = await readChannels(request, deps);
+  const train = channels.get('train') ?? [];
+  if (train.length === 0) throw new AlgorithmError('the train channel holds no data');
+  if (algorithm === 'factorization-machines') {
+    return trainFactorizationMachines(request, train, channels.get('test'), deps);
+  }
+  return { artifact: await trainKnn(request, train, deps), finalMetrics: [] };
 }
 
 /** FM hyperparameters the built-in documents but the local trainer does not model. */

@@ -1,11 +1,18 @@
 /**
  * The retrain workflow's first phase: load the config, plan where the data steps run, prepare the run,
- * stop early when there is no data, then train FM, build the vectors from its factors and train k-NN on
- * them.
+ * stop early when there is no data, then train the embeddings (FM, or iALS), build the vectors from
+ * their factors and train k-NN on them.
  *
  *   LoadConfig -> PlanRun -> [Prepare] -> HasData? (no rating file yet: NothingToDo)
  *   -> (with tuning.enabled: PlanTuning -> TuningTrials -> PickBest, tuning.ts) -> TrainFM
  *   -> [BuildVectors] -> TrainKNN
+ *
+ * With `ml.trainer` 'ials' (a choice made at synth) TrainIALS takes TrainFM's place: a training job of
+ * the project's own image (`node /app/training.js train`, functions/training/main.ts) on the run's
+ * `prepared/split/train.csv` (text/csv), one instance, its output where FM's goes and its result at
+ * `$.fm` as TrainFM's, so BuildVectors reads it the same way (it knows the trainer from run.json). The
+ * job keeps FM's name slot (`names.fmJob`): the retrain role, Evaluate's DescribeTrainingJob and its IAM
+ * scope stay as they are. The tuning search tunes FM and is refused with iALS (config-rules.ts).
  *
  * [Prepare] and [BuildVectors] are data steps (processing-step.ts): the Lambda Task of that name, or the
  * same code as a SageMaker Processing job, as PlanRun decided. The training jobs run the instance counts
@@ -17,11 +24,23 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import {
+  IALS_METRIC_DEFINITIONS,
+  TRAIN_CHANNEL,
+  TRAINING_ARGUMENTS,
+  TRAINING_ENTRYPOINT,
+} from '../../functions/training/main';
 import { guard, LAMBDA_RETRY, lambdaStep } from '../workflow-kit';
 import { DataStep, type ProcessingJobSettings } from './processing-step';
 import { RETRAIN_STATES as S, type RetrainConfig } from './states';
-import { trainingTask } from './training-task';
+import { trainingTask, type TrainingTaskProps } from './training-task';
 import { Tuning } from './tuning';
+
+/** The iALS job's train channel under the run's prefix: Prepare's split (functions/core/prepare.ts). */
+export const IALS_TRAIN_KEY = 'prepared/split/train.csv';
+
+/** What every training Task of the phase shares. */
+type CommonTrainingProps = Pick<TrainingTaskProps, 'training' | 'key' | 'role' | 'failure'>;
 
 /** Props of {@link PrepareAndTrain}. */
 export interface PrepareAndTrainProps {
@@ -43,7 +62,7 @@ export interface PrepareAndTrainProps {
   readonly prepare: lambda.IFunction;
   /** Turns the FM model into k-NN vectors and the serving bundle (the BuildVectors state). */
   readonly buildVectors: lambda.IFunction;
-  /** The factorization-machines image URI. */
+  /** The factorization-machines image URI (the iALS job runs `processing.imageUri`, the project's image). */
   readonly fmImage: string;
   /** The k-NN image URI. */
   readonly knnImage: string;
@@ -92,7 +111,7 @@ export class PrepareAndTrain extends sfn.StateMachineFragment {
       processing,
       failure,
     });
-    const [trainFm, trainKnn] = this.trainingTasks(props);
+    const [trainEmbeddings, trainKnn] = this.trainingTasks(props);
     const buildVectors = new DataStep(this, 'BuildVectorsStep', {
       step: 'build-vectors',
       stateName: S.buildVectors,
@@ -110,8 +129,8 @@ export class PrepareAndTrain extends sfn.StateMachineFragment {
     loadConfig
       .next(planRun)
       .next(prepare)
-      .next(this.hasData(this.tuning(props, trainFm)));
-    trainFm.next(buildVectors).next(trainKnn);
+      .next(this.hasData(this.tuning(props, trainEmbeddings)));
+    trainEmbeddings.next(buildVectors).next(trainKnn);
     this.startState = loadConfig;
     this.endStates = [trainKnn];
   }
@@ -121,6 +140,7 @@ export class PrepareAndTrain extends sfn.StateMachineFragment {
     const { config } = props;
     if (!config.tuning.enabled) return trainFm;
     if (!props.tune) throw new Error('tuning.enabled needs the tune function (props.tune)');
+    if (config.ml.trainer !== 'fm') throw new Error('the tuning search tunes FM only (ml.trainer fm)');
     const tuning = new Tuning(this, 'Tuning', {
       tuning: config.tuning,
       tune: props.tune,
@@ -160,25 +180,15 @@ export class PrepareAndTrain extends sfn.StateMachineFragment {
     );
   }
 
-  /** TrainFM and TrainKNN, each on the instance count its data step returned. */
+  /**
+   * TrainFM (or TrainIALS) and TrainKNN, each on the instance count its data step returned (TrainIALS on
+   * one instance: the trainer does not distribute).
+   */
   private trainingTasks(props: PrepareAndTrainProps): [sfn.CustomState, sfn.CustomState] {
     const { config, failure } = props;
     const common = { training: config.training, key: props.key, role: props.trainingRole, failure };
-    const trainFm = trainingTask(this, S.trainFm, {
-      ...common,
-      jobName: '$.prepared.names.fmJob',
-      image: props.fmImage,
-      hyperparameters: '$.prepared.hyperparameters.fm',
-      channels: [
-        { name: 'train', uri: '$.prepared.uris.train', sharded: config.training.fmInstanceCount > 1 },
-        { name: 'test', uri: '$.prepared.uris.test', sharded: false },
-      ],
-      output: '$.prepared.uris.fmOutput',
-      instanceType: config.training.fmInstanceType,
-      instanceCount: config.training.fmInstanceCount,
-      instanceCountPath: '$.prepared.training.fmInstanceCount',
-      resultPath: '$.fm',
-    });
+    const trainEmbeddings =
+      config.ml.trainer === 'ials' ? this.trainIals(props, common) : this.trainFm(props, common);
     const trainKnn = trainingTask(this, S.trainKnn, {
       ...common,
       jobName: '$.prepared.names.knnJob',
@@ -191,7 +201,57 @@ export class PrepareAndTrain extends sfn.StateMachineFragment {
       instanceCountPath: '$.vectors.knnInstanceCount',
       resultPath: '$.knn',
     });
-    return [trainFm, trainKnn];
+    return [trainEmbeddings, trainKnn];
+  }
+
+  /** TrainFM: the built-in on Prepare's recordIO shards (train, test), sharded over its instances. */
+  private trainFm(props: PrepareAndTrainProps, common: CommonTrainingProps): sfn.CustomState {
+    const { training } = props.config;
+    return trainingTask(this, S.trainFm, {
+      ...common,
+      jobName: '$.prepared.names.fmJob',
+      image: props.fmImage,
+      hyperparameters: '$.prepared.hyperparameters.fm',
+      channels: [
+        { name: 'train', uri: '$.prepared.uris.train', sharded: training.fmInstanceCount > 1 },
+        { name: 'test', uri: '$.prepared.uris.test', sharded: false },
+      ],
+      output: '$.prepared.uris.fmOutput',
+      instanceType: training.fmInstanceType,
+      instanceCount: training.fmInstanceCount,
+      instanceCountPath: '$.prepared.training.fmInstanceCount',
+      resultPath: '$.fm',
+    });
+  }
+
+  /**
+   * TrainIALS: the project's image runs functions/training/main.ts on the run's training split (CSV, one
+   * file, one instance of the FM instance type), with the iALS HyperParameters Prepare returned.
+   */
+  private trainIals(props: PrepareAndTrainProps, common: CommonTrainingProps): sfn.CustomState {
+    return trainingTask(this, S.trainIals, {
+      ...common,
+      jobName: '$.prepared.names.fmJob',
+      image: props.processing.imageUri,
+      container: {
+        entrypoint: TRAINING_ENTRYPOINT,
+        arguments: TRAINING_ARGUMENTS,
+        metricDefinitions: IALS_METRIC_DEFINITIONS,
+      },
+      hyperparameters: '$.prepared.hyperparameters.ials',
+      channels: [
+        {
+          name: TRAIN_CHANNEL,
+          uri: `States.Format('{}${IALS_TRAIN_KEY}', $.prepared.uris.prefix)`,
+          sharded: false,
+          contentType: 'text/csv',
+        },
+      ],
+      output: '$.prepared.uris.fmOutput',
+      instanceType: props.config.training.fmInstanceType,
+      instanceCount: 1,
+      resultPath: '$.fm',
+    });
   }
 
   /**

@@ -22,6 +22,8 @@ export const RETRAIN_STATES = {
   hasData: 'HasData?',
   nothingToDo: 'NothingToDo',
   trainFm: 'TrainFM',
+  /** With `ml.trainer` 'ials', in TrainFM's place: the iALS job in the project's image. */
+  trainIals: 'TrainIALS',
   buildVectors: 'BuildVectors',
   trainKnn: 'TrainKNN',
   createModel: 'CreateCandidateModel',

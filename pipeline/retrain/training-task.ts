@@ -1,7 +1,11 @@
 /**
- * The one factory behind both training states (TrainFM, TrainKNN): a `createTrainingJob.sync` Task of a
- * built-in algorithm, encrypted with the project key and network-isolated, with the training retries
- * and the catch-all to the failure path. Also the time limits derived from the training config.
+ * The one factory behind the training states (TrainFM or TrainIALS, TrainKNN, TrainTrial): a
+ * `createTrainingJob.sync` Task, encrypted with the project key and network-isolated, with the training
+ * retries and the catch-all to the failure path. Also the time limits derived from the training config.
+ *
+ * A built-in algorithm's job names its image only; the project's own iALS job (TrainIALS) also names the
+ * entry point in the image, its arguments and the metric definitions of its log lines (SageMaker's
+ * bring-your-own-algorithm contract, functions/training/main.ts), and reads a CSV channel.
  */
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -16,18 +20,32 @@ const RECORDIO = 'application/x-recordio-protobuf';
 export interface TrainingChannel {
   /** The channel name the algorithm expects (`train`, `test`). */
   readonly name: string;
-  /** JSONPath of the channel's S3 prefix. */
+  /** JSONPath of the channel's S3 prefix, or an intrinsic (`States.Format(...)`) that makes it. */
   readonly uri: string;
   /** Split the objects between the instances (ShardedByS3Key) instead of copying all to each. */
   readonly sharded: boolean;
+  /** The channel's ContentType. @default 'application/x-recordio-protobuf' */
+  readonly contentType?: string;
+}
+
+/** What a job of the project's own image adds to its AlgorithmSpecification. */
+export interface TrainingContainer {
+  /** ContainerEntrypoint: the entry inside the image. */
+  readonly entrypoint: readonly string[];
+  /** ContainerArguments. */
+  readonly arguments: readonly string[];
+  /** MetricDefinitions: the regexes SageMaker applies to the job's log. */
+  readonly metricDefinitions: readonly { readonly Name: string; readonly Regex: string }[];
 }
 
 /** What differs between the training jobs of one run. */
 export interface TrainingTaskProps {
   /** JSONPath of the job name (named per attempt by Prepare). */
   readonly jobName: string;
-  /** The built-in algorithm's image URI. */
+  /** The image URI: a built-in algorithm's, or the project's (with `container`). */
   readonly image: string;
+  /** The entry point, arguments and metrics of a job of the project's image. @default - a built-in's job */
+  readonly container?: TrainingContainer;
   /** JSONPath of the hyperparameters (strings, as SageMaker takes them). */
   readonly hyperparameters: string;
   /** The input channels. */
@@ -45,8 +63,9 @@ export interface TrainingTaskProps {
    * JSONPath of the instance count the job actually uses: the step before it returns the configured
    * count cut to the number of files of the sharded channel (ShardedByS3Key gives an instance without a
    * file no data, and it is billed all the same).
+   * @default - `instanceCount` itself (a job that trains on one instance whatever its input)
    */
-  readonly instanceCountPath: string;
+  readonly instanceCountPath?: string;
   /** Where the job name and artifact go in the state (`{ artifact, job }`). */
   readonly resultPath: string;
   /** Volume size, runtime limit and spot settings. */
@@ -59,7 +78,7 @@ export interface TrainingTaskProps {
   readonly failure: sfn.IChainable;
 }
 
-/** A guarded `createTrainingJob.sync` Task of a built-in algorithm. */
+/** A guarded `createTrainingJob.sync` Task. */
 export function trainingTask(scope: Construct, id: string, props: TrainingTaskProps): sfn.CustomState {
   return guard(
     sageMakerTask(scope, id, {
@@ -78,18 +97,28 @@ export function trainingTask(scope: Construct, id: string, props: TrainingTaskPr
   );
 }
 
-/** A CreateTrainingJob request of a built-in algorithm, encrypted and network-isolated. */
+/** A CreateTrainingJob request, encrypted and network-isolated. */
 function trainingJobRequest(props: TrainingTaskProps): Record<string, unknown> {
-  const { training } = props;
+  const { training, container } = props;
   const keyArn = props.key.keyArn;
   return {
     'TrainingJobName.$': props.jobName,
     RoleArn: props.role.roleArn,
-    AlgorithmSpecification: { TrainingImage: props.image, TrainingInputMode: 'File' },
+    AlgorithmSpecification: {
+      TrainingImage: props.image,
+      TrainingInputMode: 'File',
+      ...(container
+        ? {
+            ContainerEntrypoint: [...container.entrypoint],
+            ContainerArguments: [...container.arguments],
+            MetricDefinitions: container.metricDefinitions.map(({ Name, Regex }) => ({ Name, Regex })),
+          }
+        : {}),
+    },
     'HyperParameters.$': props.hyperparameters,
     InputDataConfig: props.channels.map((channel) => ({
       ChannelName: channel.name,
-      ContentType: RECORDIO,
+      ContentType: channel.contentType ?? RECORDIO,
       DataSource: {
         S3DataSource: {
           S3DataType: 'S3Prefix',
@@ -101,7 +130,9 @@ function trainingJobRequest(props: TrainingTaskProps): Record<string, unknown> {
     OutputDataConfig: { 'S3OutputPath.$': props.output, KmsKeyId: keyArn },
     ResourceConfig: {
       InstanceType: props.instanceType,
-      'InstanceCount.$': props.instanceCountPath,
+      ...(props.instanceCountPath
+        ? { 'InstanceCount.$': props.instanceCountPath }
+        : { InstanceCount: props.instanceCount }),
       VolumeSizeInGB: training.volumeSizeGb,
       VolumeKmsKeyId: keyArn,
     },

@@ -618,7 +618,9 @@ describe('ReelflowStack', () => {
             (name) =>
               !['TransformCandidate', 'TransformProduction'].includes(name) &&
               // The search's states exist only with tuning.enabled (off by default).
-              !(Object.values(TUNING_STATES) as string[]).includes(name),
+              !(Object.values(TUNING_STATES) as string[]).includes(name) &&
+              // TrainIALS replaces TrainFM with ml.trainer ials (fm by default; test/infra/ials.test.ts).
+              name !== RETRAIN_STATES.trainIals,
           ),
           ...processingPaths,
         ].sort(),

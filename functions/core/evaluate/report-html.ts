@@ -8,7 +8,12 @@ import type { Evaluation } from './evaluation';
 import { formatMetricValue, formatShare } from './gate';
 import { METRIC_FAMILIES, type MetricMap } from './metrics';
 import { barChart, type ChartSeries, escapeHtml, intervalChart, lineChart } from './svg-chart';
-import { FM_TEST_METRIC_LABELS, formatFmTestMetrics, WORKSHOP_FM_TEST_METRICS } from './training-metrics';
+import {
+  FM_TEST_METRIC_LABELS,
+  formatFmTestMetrics,
+  type IalsTrainingReport,
+  WORKSHOP_FM_TEST_METRICS,
+} from './training-metrics';
 import { tuningNote, tuningSection } from './tuning-report';
 
 /** CodePipeline manual approval `CustomData` is limited to 500 characters. */
@@ -106,6 +111,8 @@ function testOnlyText(e: Evaluation): string {
 }
 
 function trainingSection(e: Evaluation): string {
+  const ials = e.training?.ials;
+  if (ials) return ialsSection(ials);
   const fm = e.training?.fm;
   if (!fm) return '';
   const title = `<section><h2>FM training job: test channel</h2>`;
@@ -397,6 +404,22 @@ function shortSummary(e: Evaluation, reportUrl?: string): string {
   return fitLines(head, reasons, withLink, APPROVAL_SHORT_MAX);
 }
 
+/** The iALS job's own figures: its final training loss (it has no test channel). */
+function ialsSection(ials: IalsTrainingReport): string {
+  const title = `<section><h2>iALS training job</h2>`;
+  if (!ials.trainMetrics) {
+    return `${title}<p class="muted">${escapeHtml(ials.job)}: no metrics (${escapeHtml(ials.note ?? ials.status)}).</p></section>`;
+  }
+  const rows = Object.entries(ials.trainMetrics).map(
+    ([name, value]) => `<tr><td class="muted">${escapeHtml(name)}</td><td>${num(value)}</td></tr>`,
+  );
+  return (
+    `${title}<table><thead><tr><th>FinalMetricDataList name</th><th>${escapeHtml(ials.job)}</th></tr></thead>` +
+    `<tbody>${rows.join('')}</tbody></table><p class="muted">The job's weighted squared loss over all user-movie ` +
+    `pairs at its last iteration. iALS has no test channel: its held-out quality is the ranking metrics above.</p></section>`
+  );
+}
+
 /**
  * Plain-text lines under the terminal's metric table (local/terminal.ts): the FM job's test metrics
  * (or why there are none), what counts as relevant, and what coverage is a share of. Takes evaluation.json
@@ -422,6 +445,15 @@ export function evaluationNotes(
   } else if (fm) {
     lines.push(`FM test   none: ${fm.note ?? fm.status} (${fm.job})`);
   }
+  const ials = e.training?.ials;
+  if (ials) {
+    const figures = ials.trainMetrics
+      ? Object.entries(ials.trainMetrics)
+          .map(([name, value]) => `${name} ${value.toPrecision(6)}`)
+          .join(', ')
+      : `none: ${ials.note ?? ials.status}`;
+    lines.push(`iALS      ${figures} (${ials.job})`);
+  }
   if (e.config?.evaluation) lines.push(`relevant  ${relevanceText(e as Evaluation)}`);
   const c = e.counts;
   if (c?.catalogMovies !== undefined) {
@@ -437,7 +469,7 @@ export function evaluationNotes(
 
 /** `FM test: accuracy 0.6978, F1 0.7436, cross-entropy 0.5769.` when the evaluation has them. */
 function fmLine(e: Evaluation): string | undefined {
-  const metrics = e.training?.fm.testMetrics;
+  const metrics = e.training?.fm?.testMetrics;
   return metrics ? `FM test: ${formatFmTestMetrics(metrics)}.` : undefined;
 }
 

@@ -3,7 +3,8 @@
  * reports them in DescribeTrainingJob's `FinalMetricDataList` (accuracy, F1, cross-entropy; RMSE for a
  * regressor), read back from the job so evaluation.json, the report and the approval text show what
  * the workshop's notebook showed. A job without them (no test channel) is reported as such, and so is
- * a DescribeTrainingJob that failed: neither fails the evaluation.
+ * a DescribeTrainingJob that failed: neither fails the evaluation. A run trained with iALS
+ * (`ml.trainer: ials`) reports that job's `train:` metrics instead: it has no test channel.
  */
 
 /** What the evaluation knows about the FM job's test metrics. */
@@ -20,9 +21,24 @@ export interface FmTrainingReport {
   readonly note?: string;
 }
 
-/** Training facts of a run shown with its evaluation. */
+/**
+ * What the evaluation knows about an iALS job's own figures: its `train:` metrics (the final weighted
+ * loss, `train:final_loss`), which the job prints for its MetricDefinitions (functions/training/main.ts).
+ * iALS has no test channel: its held-out quality is the evaluation's ranking metrics.
+ */
+export interface IalsTrainingReport {
+  readonly job: string;
+  /** As FmTrainingReport's: `absent` when FinalMetricDataList has no `train:` metric. */
+  readonly status: 'reported' | 'absent' | 'unavailable';
+  /** FinalMetricDataList name -> value for the `train:` metrics; null unless reported. */
+  readonly trainMetrics: Readonly<Record<string, number>> | null;
+  readonly note?: string;
+}
+
+/** Training facts of a run shown with its evaluation: the job of the run's trainer (`ml.trainer`). */
 export interface TrainingReport {
-  readonly fm: FmTrainingReport;
+  readonly fm?: FmTrainingReport;
+  readonly ials?: IalsTrainingReport;
 }
 
 /** Short labels of the built-in's FM test metrics, in display order. */
@@ -50,17 +66,24 @@ export interface MetricDatum {
   readonly Value?: number;
 }
 
+/** The finite metrics of a FinalMetricDataList whose names start with `prefix`. */
+function metricsWithPrefix(
+  finalMetrics: readonly MetricDatum[] | undefined,
+  prefix: string,
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const { MetricName: name, Value: value } of finalMetrics ?? []) {
+    if (name?.startsWith(prefix) && typeof value === 'number' && Number.isFinite(value)) out[name] = value;
+  }
+  return out;
+}
+
 /** The report of a described job: its `test:` metrics, or `absent` when it has none. */
 export function fmTrainingReport(
   job: string,
   finalMetrics: readonly MetricDatum[] | undefined,
 ): FmTrainingReport {
-  const testMetrics: Record<string, number> = {};
-  for (const { MetricName: name, Value: value } of finalMetrics ?? []) {
-    if (name?.startsWith('test:') && typeof value === 'number' && Number.isFinite(value)) {
-      testMetrics[name] = value;
-    }
-  }
+  const testMetrics = metricsWithPrefix(finalMetrics, 'test:');
   if (Object.keys(testMetrics).length === 0) {
     return {
       job,
@@ -72,15 +95,36 @@ export function fmTrainingReport(
   return { job, status: 'reported', testMetrics };
 }
 
+/** The report of a described iALS job: its `train:` metrics, or `absent` when it has none. */
+export function ialsTrainingReport(
+  job: string,
+  finalMetrics: readonly MetricDatum[] | undefined,
+): IalsTrainingReport {
+  const trainMetrics = metricsWithPrefix(finalMetrics, 'train:');
+  if (Object.keys(trainMetrics).length === 0) {
+    return {
+      job,
+      status: 'absent',
+      trainMetrics: null,
+      note: 'the training job reported no train: metrics (FinalMetricDataList has none)',
+    };
+  }
+  return { job, status: 'reported', trainMetrics };
+}
+
 /** The report when DescribeTrainingJob failed (permissions, throttling, ...). */
 export function fmTrainingUnavailable(job: string, error: unknown): FmTrainingReport {
+  return { job, status: 'unavailable', testMetrics: null, note: describeFailure(error) };
+}
+
+/** The iALS report when DescribeTrainingJob failed. */
+export function ialsTrainingUnavailable(job: string, error: unknown): IalsTrainingReport {
+  return { job, status: 'unavailable', trainMetrics: null, note: describeFailure(error) };
+}
+
+function describeFailure(error: unknown): string {
   const e = error as { name?: string; message?: string };
-  return {
-    job,
-    status: 'unavailable',
-    testMetrics: null,
-    note: `DescribeTrainingJob failed: ${e?.name ?? 'Error'}: ${e?.message ?? String(error)}`,
-  };
+  return `DescribeTrainingJob failed: ${e?.name ?? 'Error'}: ${e?.message ?? String(error)}`;
 }
 
 /** `accuracy 0.6978, F1 0.7436, cross-entropy 0.5769` (known metrics first, then any other). */

@@ -8,7 +8,12 @@ import type { ServedRecommendation } from '../../../functions/contracts';
 import { ConfigError, parseMlConfig } from '../../../functions/core/config';
 import { evaluationNotes } from '../../../functions/core/evaluate/report-html';
 import { runEvaluation } from '../../../functions/core/evaluate/run-evaluation';
-import { fmTrainingReport, type TrainingReport } from '../../../functions/core/evaluate/training-metrics';
+import {
+  fmTrainingReport,
+  ialsTrainingReport,
+  ialsTrainingUnavailable,
+  type TrainingReport,
+} from '../../../functions/core/evaluate/training-metrics';
 import type { SplitRows } from '../../../functions/core/split';
 
 function rows(triples: readonly [user: number, movie: number, rating: number][]): SplitRows {
@@ -171,5 +176,37 @@ describe('runEvaluation training metrics', () => {
     const none = evaluate();
     expect(none.evaluation).not.toHaveProperty('training');
     expect(none.html).not.toContain('FM training job');
+  });
+
+  it("reports an iALS run's train metrics instead of FM test metrics", () => {
+    const metrics = [
+      { MetricName: 'train:loss', Value: 0.25 },
+      { MetricName: 'train:final_loss', Value: 0.25 },
+      { MetricName: 'test:binary_f_beta', Value: 0.5 },
+    ];
+    const { evaluation, html, approvalText } = evaluate(
+      {},
+      { ials: ialsTrainingReport('reelflow-fm-r1-1', metrics) },
+    );
+    expect(evaluation.training).toEqual({
+      ials: {
+        job: 'reelflow-fm-r1-1',
+        status: 'reported',
+        trainMetrics: { 'train:loss': 0.25, 'train:final_loss': 0.25 },
+      },
+    });
+    expect(html).toContain('iALS training job');
+    expect(html).toContain('<td class="muted">train:final_loss</td><td>0.2500</td>');
+    expect(html).not.toContain('FM training job');
+    expect(approvalText).not.toContain('FM test');
+    expect(evaluationNotes(evaluation)[0]).toBe(
+      'iALS      train:loss 0.250000, train:final_loss 0.250000 (reelflow-fm-r1-1)',
+    );
+    expect(ialsTrainingReport('j', undefined)).toMatchObject({ status: 'absent', trainMetrics: null });
+    const failed = ialsTrainingUnavailable(
+      'j',
+      Object.assign(new Error('denied'), { name: 'AccessDeniedException' }),
+    );
+    expect(failed.note).toBe('DescribeTrainingJob failed: AccessDeniedException: denied');
   });
 });

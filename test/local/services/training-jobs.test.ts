@@ -18,7 +18,7 @@ import { trainFm } from '../../../functions/core/fm/train';
 import { MemoryShardedRecordIOWriter } from '../../../functions/core/recordio';
 import { Rng } from '../../../functions/core/random';
 import type { SparseExamples } from '../../../functions/core/types';
-import { fmTestMetrics as evaluateFmTestMetrics } from '../../../functions/workflow/evaluate';
+import { trainingJobMetrics } from '../../../functions/workflow/evaluate';
 import { startAwsJsonServer } from '../../../local/services/aws-json-server';
 import { LocalS3 } from '../../../local/services/s3';
 import { LOCAL_CREDENTIALS } from '../../../local/services/s3-client';
@@ -263,7 +263,7 @@ describe('the local FM training job reports the built-in test metrics', () => {
       ).rejects.toMatchObject({ name: 'ValidationException', message: 'Requested resource not found.' });
 
       // and the Evaluate handler's reader turns them into the evaluation's training report
-      const reported = await evaluateFmTestMetrics(client, 'reelflow-fm-ua-described');
+      const reported = await trainingJobMetrics(client, 'reelflow-fm-ua-described');
       expect(reported.fm).toEqual({
         job: 'reelflow-fm-ua-described',
         status: 'reported',
@@ -274,11 +274,11 @@ describe('the local FM training job reports the built-in test metrics', () => {
           ]),
         ),
       });
-      expect((await evaluateFmTestMetrics(client, 'reelflow-fm-ua-bare')).fm).toMatchObject({
+      expect((await trainingJobMetrics(client, 'reelflow-fm-ua-bare')).fm).toMatchObject({
         status: 'absent',
         testMetrics: null,
       });
-      expect((await evaluateFmTestMetrics(client, 'reelflow-fm-never-ran')).fm).toMatchObject({
+      expect((await trainingJobMetrics(client, 'reelflow-fm-never-ran')).fm).toMatchObject({
         status: 'unavailable',
         testMetrics: null,
         note: 'DescribeTrainingJob failed: ValidationException: Requested resource not found.',
