@@ -75,16 +75,37 @@ export function selectBest(results: readonly TrialResult[], k: number): TuningOu
   };
 }
 
+/** The settings a trial's training cost grows with (the baseline's, from the ML config). */
+export interface CostSettings {
+  readonly epochs: number;
+  readonly num_factors: number;
+  readonly negativeRatio: number;
+}
+
 /**
  * How many times the training cost of a run without tuning a run with it costs, before any data: every
- * trial trains on the fit share of the training data for its own epochs, then the winner trains again on
- * all of it. Uses the upper end of an epochs range, so it is an upper bound (the README quotes it).
+ * trial trains on the fit share of the training data, then the winner trains again on all of it. One
+ * training costs about epochs × examples × factors (the one-hot FM update is linear in num_factors; the
+ * examples are the positives times 1 + negativeRatio). Each searched setting counts at the top of its
+ * range, and the winner at the dearer of baseline and top, so this is an upper bound (the README
+ * quotes it).
  */
-export function trainingCostFactor(tuning: TuningConfig, baselineEpochs: number): number {
-  const range = tuning.space['fm.epochs'];
-  const trialEpochs =
-    range && range.type !== 'categorical' ? Math.max(range.max, baselineEpochs) : baselineEpochs;
+export function trainingCostFactor(tuning: TuningConfig, baseline: CostSettings): number {
+  const top = (name: string, value: number): number => {
+    const range = tuning.space[name];
+    if (!range) return value;
+    if (range.type !== 'categorical') return range.max;
+    return Math.max(...range.values.map((v) => (typeof v === 'number' ? v : value)));
+  };
+  const cost = (epochs: number, factors: number, ratio: number): number => epochs * factors * (1 + ratio);
+  const base = cost(baseline.epochs, baseline.num_factors, baseline.negativeRatio);
+  const trial =
+    cost(
+      top('fm.epochs', baseline.epochs),
+      top('fm.num_factors', baseline.num_factors),
+      top('encoding.negativeRatio', baseline.negativeRatio),
+    ) / base;
   const fitShare = 1 - tuning.validationShare;
-  const search = baselineEpochs * fitShare + (tuning.trials - 1) * trialEpochs * fitShare;
-  return (search + trialEpochs) / baselineEpochs;
+  const search = fitShare + (tuning.trials - 1) * trial * fitShare;
+  return search + Math.max(1, trial);
 }

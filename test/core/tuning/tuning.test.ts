@@ -81,9 +81,13 @@ describe('planTrials', () => {
     expect(baseline).toMatchObject({ id: 'trial-00', baseline: true, ml });
     expect(baseline.settings).toEqual({
       'encoding.negativeRatio': 4,
+      'encoding.popularityExponent': 0.75,
       'fm.epochs': 100,
+      'fm.factors_init_sigma': 0.001,
       'fm.factors_lr': 1e-4,
       'fm.factors_wd': 1e-5,
+      'fm.linear_lr': 1e-3,
+      'fm.num_factors': 64,
       'fm.predictor_type': 'binary_classifier',
     });
   });
@@ -94,14 +98,21 @@ describe('planTrials', () => {
     expect(new Set(trials.map((t) => JSON.stringify(t.settings))).size).toBe(6);
     for (const trial of trials.slice(1)) {
       const lr = trial.settings['fm.factors_lr'] as number;
-      expect(lr).toBeGreaterThanOrEqual(3e-4);
-      expect(lr).toBeLessThanOrEqual(1e-2);
+      expect(lr).toBeGreaterThanOrEqual(2e-3);
+      expect(lr).toBeLessThanOrEqual(5e-3);
+      const sigma = trial.settings['fm.factors_init_sigma'] as number;
+      expect(sigma).toBeGreaterThanOrEqual(0.02);
+      expect(sigma).toBeLessThanOrEqual(0.07);
       expect(Number.isInteger(trial.settings['encoding.negativeRatio'])).toBe(true);
+      expect(trial.ml.fm.num_factors).toBe(128);
+      expect(trial.ml.encoding.popularityExponent).toBe(trial.settings['encoding.popularityExponent']);
       expect(trial.ml.fm.factors_lr).toBe(lr);
       expect(trial.ml.encoding.negativeRatio).toBe(trial.settings['encoding.negativeRatio']);
       expect(trial.ml.fm.predictor_type).toBe(trial.settings['fm.predictor_type']);
       // Everything not searched stays as configured.
-      expect(trial.ml.fm.num_factors).toBe(ml.fm.num_factors);
+      expect(trial.ml.fm.mini_batch_size).toBe(ml.fm.mini_batch_size);
+      expect(trial.ml.fm.factors_wd).not.toBe(ml.fm.factors_wd);
+      expect(trial.ml.fm.linear_wd).toBe(ml.fm.linear_wd);
       expect(trial.ml.split).toEqual(ml.split);
     }
     expect(planTrials(tuning, ml, 7)).toEqual(trials);
@@ -206,8 +217,19 @@ describe('selectBest', () => {
   });
 
   it('states the training cost factor the README quotes', () => {
-    // 8 trials: baseline 100 epochs on 80 %, 7 × 100 epochs on 80 %, then 100 on all: (80 + 560 + 100) / 100.
-    expect(trainingCostFactor(tuningSchema.parse({}), 100)).toBeCloseTo(7.4);
+    // The defaults: baseline 100 epochs × 64 factors × (1 + 4) examples per positive; a trial at most
+    // 35 × 128 × (1 + 7), i.e. 1.12 ×. 8 trials: the baseline on 80 %, 7 trials on 80 %, then the
+    // winner (at most 1.12) on all: 0.8 + 7 × 0.8 × 1.12 + 1.12.
+    const baseline = { epochs: 100, num_factors: 64, negativeRatio: 4 };
+    expect(trainingCostFactor(tuningSchema.parse({}), baseline)).toBeCloseTo(0.8 + 7 * 0.8 * 1.12 + 1.12);
+    // Only epochs searched, below the baseline's: every trial costs at most the baseline's.
+    const epochsOnly = tuningSchema.parse({ space: { 'fm.epochs': { type: 'integer', min: 10, max: 50 } } });
+    expect(trainingCostFactor(epochsOnly, baseline)).toBeCloseTo(0.8 + 7 * 0.8 * 0.5 + 1);
+    // A categorical count takes its largest value.
+    const factors = tuningSchema.parse({
+      space: { 'fm.num_factors': { type: 'categorical', values: [32, 256] } },
+    });
+    expect(trainingCostFactor(factors, baseline)).toBeCloseTo(0.8 + 7 * 0.8 * 4 + 4);
   });
 });
 
