@@ -7,11 +7,9 @@
  * The API's answer is checked against the iALS model itself (read from the job's model.tar.gz): it must
  * be a top-N of the user's unseen movies by the iALS score ⟨U_u, V_i⟩ + b_i.
  */
-import { roundNumbers } from '../../functions/core/evaluate/evaluation';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { roundNumbers } from '../../functions/core/evaluate/evaluation';
 import { ialsHyperparameterStrings } from '../../functions/core/ials/config';
 import { readIalsModelArtifact } from '../../functions/core/ials/model-file';
 import { TAG_BITS } from '../../functions/core/serving/user-tags';
@@ -21,13 +19,10 @@ import {
   TRAINING_ARGUMENTS,
   TRAINING_ENTRYPOINT,
 } from '../../functions/training/main';
-import { fixedApprover } from '../../local/approval';
 import { loadDeployConfig, withLocalTuning } from '../../local/config';
-import type { PipelineEvent } from '../../local/pipeline-runner';
-import { LocalRuntime } from '../../local/runtime';
-import type { TrainingJobRequest } from '../../local/services/training-jobs';
 import { RENDER_PLACEHOLDERS } from '../../pipeline/render';
 import { RETRAIN_STATES as R, TUNING_STATES } from '../../pipeline/retrain/states';
+import { useRecordingRuntime } from './recording-runtime-fixture';
 
 const OVERRIDES = {
   ml: {
@@ -39,36 +34,8 @@ const OVERRIDES = {
 const SAMPLE = join(__dirname, '..', '..', 'local', 'sample', 'ratings.csv');
 
 describe('trainer ials on the local runtime', () => {
-  const home = mkdtempSync(join(tmpdir(), 'reelflow-e2e-ials-'));
-  const events: PipelineEvent[] = [];
-  const trainingRequests: TrainingJobRequest[] = [];
-  let runtime: LocalRuntime;
-
-  beforeAll(async () => {
-    runtime = await LocalRuntime.start({
-      home,
-      config: await loadDeployConfig({ overrides: OVERRIDES }),
-      approver: fixedApprover(true, 'the ials-path test'),
-      msPerSecond: 2,
-    });
-    runtime.onPipelineEvent((event) => events.push(event));
-    const { sagemaker } = runtime;
-    const training = sagemaker.createTrainingJob.bind(sagemaker);
-    jest.spyOn(sagemaker, 'createTrainingJob').mockImplementation((request) => {
-      trainingRequests.push(request);
-      return training(request);
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await runtime?.stop();
-    rmSync(home, { recursive: true, force: true });
-  });
-
-  const s3Bytes = async (key: string): Promise<Uint8Array> => {
-    const object = await runtime.s3.send(new GetObjectCommand({ Bucket: runtime.bucket, Key: key }));
-    return object.Body!.transformToByteArray();
-  };
+  const rec = useRecordingRuntime('ials', { overrides: OVERRIDES, approve: true });
+  const { trainingRequests, s3Bytes } = rec;
 
   it('npm start does not switch the tuning search on for iALS (it tunes FM)', async () => {
     const ials = withLocalTuning(await loadDeployConfig({ overrides: OVERRIDES }));
@@ -77,15 +44,11 @@ describe('trainer ials on the local runtime', () => {
   });
 
   it('trains iALS in the project image, builds vectors from it, evaluates, deploys and serves its top-N', async () => {
-    const run = await runtime.upload('ratings/sample.csv', readFileSync(SAMPLE));
+    const run = await rec.runtime.upload('ratings/sample.csv', readFileSync(SAMPLE));
     const record = await run.done;
     expect(record).toMatchObject({ status: 'Succeeded', stage: 'Deploy', servingVersion: run.runId });
 
-    const path = events.flatMap((e) =>
-      e.type === 'state' && e.runId === run.runId && e.workflow === 'retrain' && e.event.type === 'entered'
-        ? [e.event.state]
-        : [],
-    );
+    const path = rec.retrainPath(run.runId);
     expect(path).not.toContain(R.trainFm);
     for (const state of Object.values(TUNING_STATES)) expect(path).not.toContain(state);
     expect(path.slice(path.indexOf(R.hasData), path.indexOf(R.trainKnn) + 1)).toEqual([
@@ -106,14 +69,14 @@ describe('trainer ials on the local runtime', () => {
       ContainerArguments: [...TRAINING_ARGUMENTS],
       MetricDefinitions: IALS_METRIC_DEFINITIONS.map((d) => ({ ...d })),
     });
-    expect(ials.HyperParameters).toEqual(ialsHyperparameterStrings(runtime.config.ml.ials));
+    expect(ials.HyperParameters).toEqual(ialsHyperparameterStrings(rec.runtime.config.ml.ials));
     expect(ials.InputDataConfig).toEqual([
       expect.objectContaining({
         ChannelName: 'train',
         ContentType: 'text/csv',
         DataSource: {
           S3DataSource: expect.objectContaining({
-            S3Uri: `s3://${runtime.bucket}/runs/${run.runId}/prepared/split/train.csv`,
+            S3Uri: `s3://${rec.runtime.bucket}/runs/${run.runId}/prepared/split/train.csv`,
           }),
         },
       }),
@@ -122,9 +85,11 @@ describe('trainer ials on the local runtime', () => {
     expect(knn.HyperParameters?.feature_dim).toBe(String(24 + 1 + TAG_BITS));
 
     // The job's artifact is the iALS model, and its final loss is in FinalMetricDataList.
-    const described = runtime.sagemaker.describeTrainingJob(ials.TrainingJobName);
+    const described = rec.runtime.sagemaker.describeTrainingJob(ials.TrainingJobName);
     const artifactKey = `runs/${run.runId}/fm/${ials.TrainingJobName}/output/model.tar.gz`;
-    expect(described.ModelArtifacts).toEqual({ S3ModelArtifacts: `s3://${runtime.bucket}/${artifactKey}` });
+    expect(described.ModelArtifacts).toEqual({
+      S3ModelArtifacts: `s3://${rec.runtime.bucket}/${artifactKey}`,
+    });
     const metrics = described.FinalMetricDataList as { MetricName: string; Value: number }[];
     expect(metrics.map((m) => m.MetricName)).toEqual(['train:loss', 'train:final_loss']);
     expect(metrics[0].Value).toBe(metrics[1].Value);
@@ -147,13 +112,13 @@ describe('trainer ials on the local runtime', () => {
     // Served: the API's movies for a user are a top-N of their unseen movies by the iALS score.
     const train = parseSplitCsv(await s3Bytes(`runs/${run.runId}/prepared/split/train.csv`));
     for (const userId of [model.userIds[0], model.userIds[7], model.userIds[model.userIds.length - 1]]) {
-      const response = await fetch(`${runtime.recommendUrl}?user_id=${userId}`);
+      const response = await fetch(`${rec.runtime.recommendUrl}?user_id=${userId}`);
       const body = (await response.json()) as { movies: number[]; modelVersion: string };
       expect({ status: response.status, version: body.modelVersion }).toEqual({
         status: 200,
         version: run.runId,
       });
-      expectTopByIalsScore(model, train, userId, body.movies, runtime.config.ml.evaluation.topN);
+      expectTopByIalsScore(model, train, userId, body.movies, rec.runtime.config.ml.evaluation.topN);
     }
   }, 300_000);
 });

@@ -5,15 +5,10 @@
  * TrainFM uses the winner's HyperParameters. The bundled sample is the data; the run ends at the approval.
  */
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixedApprover } from '../../local/approval';
-import { loadDeployConfig } from '../../local/config';
-import type { PipelineEvent } from '../../local/pipeline-runner';
-import { LocalRuntime } from '../../local/runtime';
-import type { TrainingJobRequest } from '../../local/services/training-jobs';
 import { RETRAIN_STATES as R } from '../../pipeline/retrain/states';
+import { useRecordingRuntime } from './recording-runtime-fixture';
 
 const OVERRIDES = {
   tuning: {
@@ -35,40 +30,17 @@ const OVERRIDES = {
 const SAMPLE = join(__dirname, '..', '..', 'local', 'sample', 'ratings.csv');
 
 describe('the tuning search on the local runtime', () => {
-  const home = mkdtempSync(join(tmpdir(), 'reelflow-e2e-tuning-'));
-  const events: PipelineEvent[] = [];
-  const trainingRequests: TrainingJobRequest[] = [];
-  let runtime: LocalRuntime;
-
-  beforeAll(async () => {
-    runtime = await LocalRuntime.start({
-      home,
-      config: await loadDeployConfig({ overrides: OVERRIDES }),
-      approver: fixedApprover(false, 'the tuning-path test'),
-      msPerSecond: 2,
-    });
-    runtime.onPipelineEvent((event) => events.push(event));
-    const { sagemaker } = runtime;
-    const training = sagemaker.createTrainingJob.bind(sagemaker);
-    jest.spyOn(sagemaker, 'createTrainingJob').mockImplementation((request) => {
-      trainingRequests.push(request);
-      return training(request);
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await runtime?.stop();
-    rmSync(home, { recursive: true, force: true });
-  });
+  const rec = useRecordingRuntime('tuning', { overrides: OVERRIDES, approve: false });
+  const { trainingRequests } = rec;
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON artifacts, checked field by field below
   const s3Json = async (key: string): Promise<Record<string, any>> => {
-    const object = await runtime.s3.send(new GetObjectCommand({ Bucket: runtime.bucket, Key: key }));
+    const object = await rec.runtime.s3.send(new GetObjectCommand({ Bucket: rec.runtime.bucket, Key: key }));
     return JSON.parse(await object.Body!.transformToString());
   };
 
   it('trains and scores every trial, picks the best and trains the final model with its settings', async () => {
-    const run = await runtime.upload('ratings/sample.csv', readFileSync(SAMPLE));
+    const run = await rec.runtime.upload('ratings/sample.csv', readFileSync(SAMPLE));
     const record = await run.done;
     expect({ ...record, reason: record.status === 'Rejected' ? undefined : record.reason }).toMatchObject({
       status: 'Rejected',
@@ -76,11 +48,7 @@ describe('the tuning search on the local runtime', () => {
       reason: undefined,
     });
 
-    const path = events.flatMap((e) =>
-      e.type === 'state' && e.runId === run.runId && e.workflow === 'retrain' && e.event.type === 'entered'
-        ? [e.event.state]
-        : [],
-    );
+    const path = rec.retrainPath(run.runId);
     const order = [R.hasData, R.planTuning, R.tuningTrials, R.pickBest, R.trainFm].map((s) =>
       path.indexOf(s),
     );
@@ -118,8 +86,8 @@ describe('the tuning search on the local runtime', () => {
     expect(evaluation.tuning.trials.every((t: { instanceMinutes: number }) => t.instanceMinutes > 0)).toBe(
       true,
     );
-    const report = await runtime.s3.send(
-      new GetObjectCommand({ Bucket: runtime.bucket, Key: `runs/${run.runId}/evaluation/report.html` }),
+    const report = await rec.runtime.s3.send(
+      new GetObjectCommand({ Bucket: rec.runtime.bucket, Key: `runs/${run.runId}/evaluation/report.html` }),
     );
     expect(await report.Body!.transformToString()).toContain('Tuning: 3 trials ranked by validation NDCG@10');
 
@@ -127,8 +95,8 @@ describe('the tuning search on the local runtime', () => {
       ?.S3Uri;
     expect(trainUri).toBe(
       best.settings['encoding.negativeRatio'] === 4
-        ? `s3://${runtime.bucket}/runs/${run.runId}/prepared/train/`
-        : `s3://${runtime.bucket}/runs/${run.runId}/tuning/final/train/`,
+        ? `s3://${rec.runtime.bucket}/runs/${run.runId}/prepared/train/`
+        : `s3://${rec.runtime.bucket}/runs/${run.runId}/tuning/final/train/`,
     );
   }, 300_000);
 });
