@@ -8,19 +8,12 @@
  * ends after the retrain workflow's CandidateReady.
  */
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fixedApprover } from '../../local/approval';
-import { loadDeployConfig } from '../../local/config';
-import type { PipelineEvent } from '../../local/pipeline-runner';
-import { LocalRuntime } from '../../local/runtime';
-import type { ProcessingJobRequest } from '../../local/services/processing-jobs';
-import type { TrainingJobRequest } from '../../local/services/training-jobs';
 import { RENDER_PLACEHOLDERS } from '../../pipeline/render';
 import { processingStateNames, RETRAIN_STATES as R } from '../../pipeline/retrain/states';
+import { useRecordingRuntime } from './recording-runtime-fixture';
 
-const MS_PER_SECOND = 2;
 const OVERRIDES = {
   processing: { mode: 'processing' },
   training: { fmInstanceCount: 2 },
@@ -36,49 +29,12 @@ const OVERRIDES = {
 const SAMPLE = join(__dirname, '..', '..', 'local', 'sample', 'ratings.csv');
 
 describe('the Processing path on the local runtime (processing.mode: processing, fmInstanceCount: 2)', () => {
-  const home = mkdtempSync(join(tmpdir(), 'reelflow-e2e-processing-'));
-  const events: PipelineEvent[] = [];
-  const processingRequests: ProcessingJobRequest[] = [];
-  const trainingRequests: TrainingJobRequest[] = [];
-  let runtime: LocalRuntime;
-
-  const statesEntered = (runId: string): string[] =>
-    events.flatMap((e) =>
-      e.type === 'state' && e.runId === runId && e.workflow === 'retrain' && e.event.type === 'entered'
-        ? [e.event.state]
-        : [],
-    );
-
-  beforeAll(async () => {
-    runtime = await LocalRuntime.start({
-      home,
-      config: await loadDeployConfig({ overrides: OVERRIDES }),
-      approver: fixedApprover(false, 'the processing-path test'),
-      msPerSecond: MS_PER_SECOND,
-    });
-    runtime.onPipelineEvent((event) => events.push(event));
-    // The requests the bindings pass on, after the API model accepted them.
-    const { sagemaker } = runtime;
-    const processing = sagemaker.createProcessingJob.bind(sagemaker);
-    jest.spyOn(sagemaker, 'createProcessingJob').mockImplementation((request) => {
-      processingRequests.push(request);
-      return processing(request);
-    });
-    const training = sagemaker.createTrainingJob.bind(sagemaker);
-    jest.spyOn(sagemaker, 'createTrainingJob').mockImplementation((request) => {
-      trainingRequests.push(request);
-      return training(request);
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await runtime?.stop();
-    rmSync(home, { recursive: true, force: true });
-  });
+  const rec = useRecordingRuntime('processing', { overrides: OVERRIDES, approve: false });
+  const { processingRequests, trainingRequests } = rec;
 
   it('runs Prepare, BuildVectors and Evaluate as Processing jobs and trains FM on two instances of a sharded channel', async () => {
     // WHEN the bundled sample is uploaded (the start-run rule starts a run)
-    const run = await runtime.upload('ratings/sample.csv', readFileSync(SAMPLE));
+    const run = await rec.runtime.upload('ratings/sample.csv', readFileSync(SAMPLE));
     const record = await run.done;
 
     // THEN the retrain workflow went through PlanRun and the Processing path of each data step, to CandidateReady
@@ -89,7 +45,7 @@ describe('the Processing path on the local runtime (processing.mode: processing,
       reason: undefined,
       servingVersion: null,
     });
-    const path = statesEntered(run.runId);
+    const path = rec.retrainPath(run.runId);
     expect(path.slice(0, 2)).toEqual([R.loadConfig, R.planRun]);
     for (const step of [R.prepare, R.buildVectors, R.evaluate]) {
       const names = processingStateNames(step);
@@ -113,10 +69,10 @@ describe('the Processing path on the local runtime (processing.mode: processing,
     expect(path.at(-1)).toBe(R.candidateReady);
 
     // AND the execution history the Step Functions API serves holds the same states
-    const executions = runtime.stepFunctions.service().operations.ListExecutions({
-      stateMachineArn: runtime.stepFunctions.arns.retrain,
+    const executions = rec.runtime.stepFunctions.service().operations.ListExecutions({
+      stateMachineArn: rec.runtime.stepFunctions.arns.retrain,
     }) as { executions: { executionArn: string }[] };
-    const execution = runtime.stepFunctions.execution(executions.executions[0].executionArn)!;
+    const execution = rec.runtime.stepFunctions.execution(executions.executions[0].executionArn)!;
     expect(execution.status).toBe('SUCCEEDED');
     const entered = execution.events.flatMap((e) =>
       e.type.endsWith('StateEntered') ? [(e.stateEnteredEventDetails as { name: string }).name] : [],
@@ -154,12 +110,14 @@ describe('the Processing path on the local runtime (processing.mode: processing,
         ProcessingOutputConfig: {
           Outputs: [{ OutputName: 'result', S3Output: { LocalPath: '/opt/ml/processing/output/result' } }],
         },
-        Environment: { DATA_BUCKET: runtime.bucket },
+        Environment: { DATA_BUCKET: rec.runtime.bucket },
       });
       // Its task and result are in the run's tasks/ folder.
       const uri = request.ProcessingOutputConfig!.Outputs![0].S3Output!.S3Uri!;
-      const key = `${uri.replace(`s3://${runtime.bucket}/`, '')}result.json`;
-      const result = await runtime.s3.send(new GetObjectCommand({ Bucket: runtime.bucket, Key: key }));
+      const key = `${uri.replace(`s3://${rec.runtime.bucket}/`, '')}result.json`;
+      const result = await rec.runtime.s3.send(
+        new GetObjectCommand({ Bucket: rec.runtime.bucket, Key: key }),
+      );
       expect(JSON.parse(await result.Body!.transformToString())).not.toHaveProperty('error');
     }
 
@@ -170,10 +128,10 @@ describe('the Processing path on the local runtime (processing.mode: processing,
     expect(fm?.ResourceConfig).toMatchObject({ InstanceCount: 2 });
     const train = fm?.InputDataConfig?.find((c) => c.ChannelName === 'train');
     expect(train?.DataSource?.S3DataSource).toMatchObject({ S3DataDistributionType: 'ShardedByS3Key' });
-    const shards = await runtime.s3.send(
+    const shards = await rec.runtime.s3.send(
       new ListObjectsV2Command({
-        Bucket: runtime.bucket,
-        Prefix: train!.DataSource!.S3DataSource!.S3Uri!.replace(`s3://${runtime.bucket}/`, ''),
+        Bucket: rec.runtime.bucket,
+        Prefix: train!.DataSource!.S3DataSource!.S3Uri!.replace(`s3://${rec.runtime.bucket}/`, ''),
       }),
     );
     expect(shards.Contents?.length ?? 0).toBeGreaterThanOrEqual(2);
@@ -182,13 +140,13 @@ describe('the Processing path on the local runtime (processing.mode: processing,
   it('reports a batch the Processing Prepare refuses as data rejected, routed by PrepareError, nothing trained', async () => {
     const bad = `userId,movieId,rating,timestamp\n${'x,1,4.0,1300000000\n'.repeat(600)}`;
     const jobsBefore = trainingRequests.length;
-    const run = await runtime.upload('ratings/2026-03-01-bad.csv', bad);
+    const run = await rec.runtime.upload('ratings/2026-03-01-bad.csv', bad);
     const record = await run.done;
 
     expect(record).toMatchObject({ status: 'Failed', stage: 'Retrain', failedState: 'Prepare' });
     expect(record.reason).toMatch(/^data rejected at validation: rejected: .*bad/);
     const prepare = processingStateNames(R.prepare);
-    const path = statesEntered(run.runId);
+    const path = rec.retrainPath(run.runId);
     expect(path).toEqual([
       R.loadConfig,
       R.planRun,
@@ -205,8 +163,8 @@ describe('the Processing path on the local runtime (processing.mode: processing,
     ]);
     expect(trainingRequests.length).toBe(jobsBefore);
     // The Processing job moved the upload aside, as the Lambda does: kept, never blocking later runs.
-    const quarantined = await runtime.s3.send(
-      new ListObjectsV2Command({ Bucket: runtime.bucket, Prefix: 'quarantine/' }),
+    const quarantined = await rec.runtime.s3.send(
+      new ListObjectsV2Command({ Bucket: rec.runtime.bucket, Prefix: 'quarantine/' }),
     );
     expect((quarantined.Contents ?? []).map((o) => o.Key)).toContain('quarantine/2026-03-01-bad.csv');
   }, 300_000);

@@ -1,7 +1,8 @@
 /**
- * A local runtime for the e2e tests of one workflow path (tuning, iALS): started in the calling
- * describe's beforeAll on a fresh home with the given config overrides and approver, stopped and removed
- * in its afterAll. It records the pipeline's events and every CreateTrainingJob request (passed on
+ * A local runtime for the e2e tests of one workflow path (tuning, iALS, Processing): started in the
+ * calling describe's beforeAll on a fresh home with the given config overrides and approver, stopped and
+ * removed in its afterAll. It records the pipeline's events and every CreateTrainingJob and
+ * CreateProcessingJob request the bindings pass on (after the API model accepted them; passed on
  * unchanged), and reads back what a run entered and wrote.
  */
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -12,6 +13,7 @@ import { fixedApprover } from '../../local/approval';
 import { loadDeployConfig } from '../../local/config';
 import type { PipelineEvent } from '../../local/pipeline-runner';
 import { LocalRuntime } from '../../local/runtime';
+import type { ProcessingJobRequest } from '../../local/services/processing-jobs';
 import type { TrainingJobRequest } from '../../local/services/training-jobs';
 
 type Overrides = NonNullable<Parameters<typeof loadDeployConfig>[0]>['overrides'];
@@ -21,6 +23,7 @@ export interface RecordingRuntime {
   readonly runtime: LocalRuntime;
   readonly events: readonly PipelineEvent[];
   readonly trainingRequests: readonly TrainingJobRequest[];
+  readonly processingRequests: readonly ProcessingJobRequest[];
   /** The retrain workflow's states the run entered, in order. */
   retrainPath(runId: string): string[];
   s3Bytes(key: string): Promise<Uint8Array>;
@@ -34,6 +37,7 @@ export function useRecordingRuntime(
   const home = mkdtempSync(join(tmpdir(), `reelflow-e2e-${name}-`));
   const events: PipelineEvent[] = [];
   const trainingRequests: TrainingJobRequest[] = [];
+  const processingRequests: ProcessingJobRequest[] = [];
   let runtime: LocalRuntime | undefined;
 
   beforeAll(async () => {
@@ -49,6 +53,11 @@ export function useRecordingRuntime(
     jest.spyOn(sagemaker, 'createTrainingJob').mockImplementation((request) => {
       trainingRequests.push(request);
       return training(request);
+    });
+    const processing = sagemaker.createProcessingJob.bind(sagemaker);
+    jest.spyOn(sagemaker, 'createProcessingJob').mockImplementation((request) => {
+      processingRequests.push(request);
+      return processing(request);
     });
   }, 60_000);
 
@@ -67,6 +76,7 @@ export function useRecordingRuntime(
     },
     events,
     trainingRequests,
+    processingRequests,
     retrainPath: (runId) =>
       events.flatMap((e) =>
         e.type === 'state' && e.runId === runId && e.workflow === 'retrain' && e.event.type === 'entered'
