@@ -62,7 +62,10 @@ async function prepared(): Promise<{ train: SparseExamples; test: SparseExamples
   const split = splitRatings(ratings, config.split, rng.nextU32());
   const encodeRng = rng.fork();
   const train = encodeFmExamples(ratings, split.train, config.encoding, encodeRng);
-  const test = encodeFmExamples(ratings, split.test, config.encoding, encodeRng, { exclude: split.train });
+  const test = encodeFmExamples(ratings, split.test, config.encoding, encodeRng, {
+    exclude: split.train,
+    recentCopies: false,
+  });
   return { train, test, ratings: ratings.length };
 }
 

@@ -103,6 +103,16 @@ export const encodingSchema = section({
   negativeSampling: z.enum(['uniform', 'popularity']).default('popularity'),
   /** @default 0.75 */
   popularityExponent: z.number().min(0).max(2).default(0.75),
+  /**
+   * Recency weight of the training examples: each user's latest `recentShare` of training ratings (at
+   * least one) is written `1 + recentCopies` times, so what a user rated last weighs more (the held-out
+   * ratings are each user's latest). The copies count as ratings everywhere in the encoding (negatives
+   * per positive, popularity of the negative sampling); the test channel and the split CSVs are never
+   * copied. 0 leaves the examples as they were. @default 0
+   */
+  recentCopies: z.number().int().min(0).max(10).default(0),
+  /** Share of each user's training ratings, latest first, that `recentCopies` repeats. @default 0.3 */
+  recentShare: z.number().gt(0).max(1).default(0.3),
   /** Upper bound of one recordIO shard, for multi-instance training. @default 64 MiB */
   shardMaxBytes: positiveInt.default(64 * 1024 * 1024),
 });

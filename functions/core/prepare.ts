@@ -124,7 +124,11 @@ export async function prepareRun(options: PrepareRunOptions): Promise<PrepareRun
   const encodeRng = rng.fork();
   const train = encodeFmPacked(ratings, split.train, config.encoding, encodeRng);
   // Test negatives avoid the user's training movies too: they are known interactions, not negatives.
-  const test = encodeFmPacked(ratings, split.test, config.encoding, encodeRng, { exclude: split.train });
+  // The test channel measures, so it is never weighted by recency copies.
+  const test = encodeFmPacked(ratings, split.test, config.encoding, encodeRng, {
+    exclude: split.train,
+    recentCopies: false,
+  });
   onProgress?.({ stage: 'encode', detail: `${train.length} train / ${test.length} test examples` });
 
   // Then three writers run at once, each writing its files in order: the split CSVs with the id maps

@@ -69,6 +69,32 @@ describe('prepareRun', () => {
     expect(users.map((u) => u.user_id)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
   });
 
+  it('writes recency copies into the train channel only, never into the split or the test channel', async () => {
+    const prepared = async (recentCopies: number): Promise<{ out: string; train: number; test: number }> => {
+      const out = mkdtempSync(join(tmpdir(), 'prepare-recent-'));
+      const { manifest } = await prepareRun({
+        sources: [bufferSource('ratings/batch-1.csv', csv(goodRows()))],
+        sink: directorySink(out),
+        config: parseMlConfig({ encoding: { recentCopies, recentShare: 0.25 } }),
+      });
+      expect(manifest.train.examples).toBe(5 * manifest.train.positives);
+      expect(manifest.test.examples).toBe(5 * manifest.test.positives);
+      return { out, train: manifest.train.positives, test: manifest.test.positives };
+    };
+    const plain = await prepared(0);
+    const copied = await prepared(2);
+    // 40 users with 24 training ratings each: round(24 × 0.25) = 6 latest, twice more.
+    expect(plain.train).toBe(40 * 24);
+    expect(copied.train).toBe(40 * 24 + 2 * 40 * 6);
+    // The test channel holds the same held-out positives (its sampled negatives come later from the
+    // same generator, so they may differ).
+    expect(copied.test).toBe(plain.test);
+    const bytes = (dir: string, path: string): Buffer => readFileSync(join(dir, path));
+    for (const path of ['split/train.csv', 'split/test.csv', 'id-maps/users.csv']) {
+      expect(bytes(copied.out, path).equals(bytes(plain.out, path))).toBe(true);
+    }
+  });
+
   it.each([
     ['one row', csv(['1,2,4,1000']), /only rating is of one movie \(id 2\)/],
     [

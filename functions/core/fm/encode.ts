@@ -24,11 +24,15 @@
  *     set (Efraimidis-Spirakis weighted sampling without replacement, or a partial Fisher-Yates), which
  *     has the same distribution. Work is O(ratings + negatives) plus O(movies) for those few users.
  *
+ * Training rows may first be copied for recency (`recentCopies`, recent-copies.ts); the copies are
+ * ordinary rows from then on, for either objective.
+ *
  * Output rows are shuffled with the run's `Rng` (the workshop shuffled its training file too), so the
  * same seed always gives the same bytes.
  */
 import type { EncodingConfig } from '../config';
 import type { Rng } from '../random';
+import { withRecentCopies } from './recent-copies';
 import { FramedRowEncoder } from '../recordio/row-encoder';
 import type { FramedRecordSink } from '../recordio/sharded-writer';
 import { FrameScanner, countRecordIORecords } from '../recordio/framing';
@@ -50,6 +54,11 @@ export interface EncodeFmOptions {
    * are not examples, e.g. the training rows when encoding the test channel.
    */
   readonly exclude?: Uint32Array;
+  /**
+   * Write `cfg.recentCopies` extra copies of each user's latest rows (recent-copies.ts), as training
+   * examples are. False for a channel that measures, such as the test channel. @default true
+   */
+  readonly recentCopies?: boolean;
 }
 
 /** Weight of a movie with no positive in `rows` for popularity sampling, as a count (see the module doc). */
@@ -79,9 +88,10 @@ export function encodeFmPacked(
 ): PackedExamples {
   checkRows(rows, ratings.length, 'rows');
   if (opts.exclude) checkRows(opts.exclude, ratings.length, 'exclude');
+  const examples = opts.recentCopies === false ? rows : withRecentCopies(ratings, rows, cfg);
   return cfg.objective === 'workshop'
-    ? encodeWorkshop(ratings, rows, cfg, rng)
-    : encodeImplicit(ratings, rows, cfg, rng, opts.exclude);
+    ? encodeWorkshop(ratings, examples, cfg, rng)
+    : encodeImplicit(ratings, examples, cfg, rng, opts.exclude);
 }
 
 function checkRows(rows: Uint32Array, length: number, what: string): void {
