@@ -203,6 +203,12 @@ const SCENARIOS: readonly Scenario[] = [
 describe('fault matrix: SIGKILL of reelflow start in each phase, with the API polled throughout', () => {
   const home = mkdtempSync(join(tmpdir(), 'reelflow-kill-'));
   const layout = homeLayout(home);
+  // Every scenario needs its run to reach its phase, so the gate must let each candidate through: on
+  // the bundled sample two tuned models differ by more than the default 5% regression allowance on
+  // recall@10 from noise alone (500 test users). The gate is tested elsewhere; here it only has to
+  // insist that a candidate beats most-popular.
+  const configFile = join(home, 'kill-config.json');
+  writeFileSync(configFile, JSON.stringify({ ml: { gate: { maxRegression: 1 } } }));
   const children: Child[] = [];
   const answers: Answer[] = [];
   const moviesOf = new Map<string, readonly number[]>();
@@ -217,7 +223,18 @@ describe('fault matrix: SIGKILL of reelflow start in each phase, with the API po
   let scenarioStart = 0;
 
   const start = (): Child => {
-    const c = run(['start', '--home', home, '--approve', '--port', String(port), '--time-scale', TIME_SCALE]);
+    const c = run([
+      'start',
+      '--home',
+      home,
+      '--approve',
+      '--port',
+      String(port),
+      '--time-scale',
+      TIME_SCALE,
+      '--config',
+      configFile,
+    ]);
     children.push(c);
     return c;
   };

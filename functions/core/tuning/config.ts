@@ -28,6 +28,8 @@ export const TUNABLE_PARAMETERS = {
   'encoding.negativeRatio': 'number',
   'encoding.negativeSampling': 'categorical',
   'encoding.popularityExponent': 'number',
+  'encoding.recentCopies': 'integer',
+  'encoding.recentShare': 'number',
 } as const;
 
 export type TunableParameter = keyof typeof TUNABLE_PARAMETERS;
@@ -61,6 +63,12 @@ export type ParameterRange = z.infer<typeof parameterRangeSchema>;
  * takes the regressor and 128 factors (the cheaper of the two). One training's seed moves held-out
  * NDCG@10 by about ±0.004, as much as the differences inside the region, so trials within it are
  * told apart by noise: the search's job is to land there, not to pick the point.
+ *
+ * On that plateau (0.117 to 0.118 held-out) the one data knob that moved it was recency: 2 or 3 more
+ * copies of each user's latest 20% to 40% of training ratings (encoding.recentCopies, recentShare:
+ * fm/recent-copies.ts) lifted the same settings from 0.1195 to 0.126-0.131 over 3 seeds (4 copies or
+ * a 50% share gained no more and cost more examples), so the space searches that too. The baseline
+ * (trial 0, the config as it is) keeps whatever the config says.
  */
 export const DEFAULT_SPACE: Readonly<Partial<Record<TunableParameter, ParameterRange>>> = {
   'fm.predictor_type': { type: 'categorical', values: ['regressor'] },
@@ -72,6 +80,8 @@ export const DEFAULT_SPACE: Readonly<Partial<Record<TunableParameter, ParameterR
   'fm.factors_init_sigma': { type: 'continuous', min: 0.02, max: 0.07, scale: 'log' },
   'fm.linear_lr': { type: 'continuous', min: 1e-4, max: 1e-3, scale: 'log' },
   'fm.epochs': { type: 'integer', min: 20, max: 35, scale: 'linear' },
+  'encoding.recentCopies': { type: 'integer', min: 2, max: 3, scale: 'linear' },
+  'encoding.recentShare': { type: 'continuous', min: 0.2, max: 0.4, scale: 'linear' },
 };
 
 export const tuningSchema = z

@@ -80,13 +80,16 @@ export interface CostSettings {
   readonly epochs: number;
   readonly num_factors: number;
   readonly negativeRatio: number;
+  readonly recentCopies: number;
+  readonly recentShare: number;
 }
 
 /**
  * How many times the training cost of a run without tuning a run with it costs, before any data: every
  * trial trains on the fit share of the training data, then the winner trains again on all of it. One
  * training costs about epochs × examples × factors (the one-hot FM update is linear in num_factors; the
- * examples are the positives times 1 + negativeRatio). Each searched setting counts at the top of its
+ * examples are the positives, recency copies included (1 + recentCopies × recentShare of the ratings),
+ * times 1 + negativeRatio). Each searched setting counts at the top of its
  * range, and the winner at the dearer of baseline and top, so this is an upper bound (the README
  * quotes it).
  */
@@ -97,14 +100,16 @@ export function trainingCostFactor(tuning: TuningConfig, baseline: CostSettings)
     if (range.type !== 'categorical') return range.max;
     return Math.max(...range.values.map((v) => (typeof v === 'number' ? v : value)));
   };
-  const cost = (epochs: number, factors: number, ratio: number): number => epochs * factors * (1 + ratio);
-  const base = cost(baseline.epochs, baseline.num_factors, baseline.negativeRatio);
+  const cost = (s: CostSettings): number =>
+    s.epochs * s.num_factors * (1 + s.negativeRatio) * (1 + s.recentCopies * s.recentShare);
   const trial =
-    cost(
-      top('fm.epochs', baseline.epochs),
-      top('fm.num_factors', baseline.num_factors),
-      top('encoding.negativeRatio', baseline.negativeRatio),
-    ) / base;
+    cost({
+      epochs: top('fm.epochs', baseline.epochs),
+      num_factors: top('fm.num_factors', baseline.num_factors),
+      negativeRatio: top('encoding.negativeRatio', baseline.negativeRatio),
+      recentCopies: top('encoding.recentCopies', baseline.recentCopies),
+      recentShare: top('encoding.recentShare', baseline.recentShare),
+    }) / cost(baseline);
   const fitShare = 1 - tuning.validationShare;
   const search = fitShare + (tuning.trials - 1) * trial * fitShare;
   return search + Math.max(1, trial);

@@ -82,6 +82,8 @@ describe('planTrials', () => {
     expect(baseline.settings).toEqual({
       'encoding.negativeRatio': 4,
       'encoding.popularityExponent': 0.75,
+      'encoding.recentCopies': 0,
+      'encoding.recentShare': 0.3,
       'fm.epochs': 100,
       'fm.factors_init_sigma': 0.001,
       'fm.factors_lr': 1e-4,
@@ -108,6 +110,9 @@ describe('planTrials', () => {
       expect(trial.ml.encoding.popularityExponent).toBe(trial.settings['encoding.popularityExponent']);
       expect(trial.ml.fm.factors_lr).toBe(lr);
       expect(trial.ml.encoding.negativeRatio).toBe(trial.settings['encoding.negativeRatio']);
+      expect([2, 3]).toContain(trial.ml.encoding.recentCopies);
+      expect(trial.ml.encoding.recentShare).toBeGreaterThanOrEqual(0.2);
+      expect(trial.ml.encoding.recentShare).toBeLessThanOrEqual(0.4);
       expect(trial.ml.fm.predictor_type).toBe(trial.settings['fm.predictor_type']);
       // Everything not searched stays as configured.
       expect(trial.ml.fm.mini_batch_size).toBe(ml.fm.mini_batch_size);
@@ -217,11 +222,14 @@ describe('selectBest', () => {
   });
 
   it('states the training cost factor the README quotes', () => {
-    // The defaults: baseline 100 epochs × 64 factors × (1 + 4) examples per positive; a trial at most
-    // 35 × 128 × (1 + 7), i.e. 1.12 ×. 8 trials: the baseline on 80 %, 7 trials on 80 %, then the
-    // winner (at most 1.12) on all: 0.8 + 7 × 0.8 × 1.12 + 1.12.
-    const baseline = { epochs: 100, num_factors: 64, negativeRatio: 4 };
-    expect(trainingCostFactor(tuningSchema.parse({}), baseline)).toBeCloseTo(0.8 + 7 * 0.8 * 1.12 + 1.12);
+    // The defaults: baseline 100 epochs × 64 factors × (1 + 4) examples per positive, no recency
+    // copies; a trial at most 35 × 128 × (1 + 7) × (1 + 3 copies × 0.4 of the ratings), i.e. 2.464 ×.
+    // 8 trials: the baseline on 80 %, 7 trials on 80 %, then the winner (at most 2.464) on all.
+    const baseline = { epochs: 100, num_factors: 64, negativeRatio: 4, recentCopies: 0, recentShare: 0.3 };
+    expect(trainingCostFactor(tuningSchema.parse({}), baseline)).toBeCloseTo(0.8 + 7 * 0.8 * 2.464 + 2.464);
+    // A baseline that already copies costs more itself, so the same search costs relatively less.
+    const copying = { ...baseline, recentCopies: 3, recentShare: 0.4 };
+    expect(trainingCostFactor(tuningSchema.parse({}), copying)).toBeCloseTo(0.8 + 7 * 0.8 * 1.12 + 1.12);
     // Only epochs searched, below the baseline's: every trial costs at most the baseline's.
     const epochsOnly = tuningSchema.parse({ space: { 'fm.epochs': { type: 'integer', min: 10, max: 50 } } });
     expect(trainingCostFactor(epochsOnly, baseline)).toBeCloseTo(0.8 + 7 * 0.8 * 0.5 + 1);
