@@ -12,6 +12,10 @@
  *
  * Figures: the API's throughput against the reference (target >= 0.1, issue 11), and the API's p99
  * latency at 50 connections: the one absolute target the issue sets (<= 50 ms), so its reference is null.
+ * Then, for context (INFO), the ceiling of the first figure: the recommend handler's own AWS SDK client
+ * calling InvokeEndpoint on the reference server, 50 calls at a time, in its own process and nothing
+ * else. Every API request makes that call (and serves HTTP, runs the runtime and the endpoint besides),
+ * so where that call alone runs below 0.1 of the reference, so must the API on this machine.
  *
  * Verified: every response of every round (API and reference) is a 200 with no errors or timeouts, and a
  * sample of the API's bodies (every 10th response) equals, movie for movie, what the deployed version's
@@ -30,7 +34,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import autocannon from 'autocannon';
-import type { RecommendResponse } from '../functions/contracts';
+import { SERVING_CONTENT_TYPES, type RecommendResponse } from '../functions/contracts';
 import { readKnnModelTarGz } from '../functions/core/knn';
 import { readServingBundle } from '../functions/core/serving/bundle';
 import { serveUsers } from '../functions/core/serving/pipeline';
@@ -125,6 +129,88 @@ async function runRound({ url, users, seconds }: LoadCommand): Promise<Round> {
     timeouts: result.timeouts,
     samples,
   };
+}
+
+/** What the SDK child measures: the recommend handler's InvokeEndpoint call alone, 50 at a time. */
+interface SdkRound {
+  readonly calls: number;
+  readonly callsPerSec: number;
+  /** CPU of the SDK child's process (all its threads) per call. */
+  readonly cpuMsPerCall: number;
+  readonly failures: number;
+  /** Calls whose body was not the bare server's. */
+  readonly wrongBodies: number;
+}
+
+/**
+ * The SDK child: the recommend handler's SageMakerRuntimeClient (its own config, RUNTIME_CLIENT_CONFIG)
+ * calling InvokeEndpoint on the bare server, CONNECTIONS calls at a time, and nothing else: no API, no
+ * handler, no endpoint. Each API request makes this call, so its rate is a ceiling for the API's.
+ */
+function sdkChild(): void {
+  process.once('disconnect', () => process.exit(0));
+  process.once('message', ({ url, seconds, body }: { url: string; seconds: number; body: string }) => {
+    // Loaded here, in the child: the module builds its client at load time from the environment.
+    const sdk =
+      require('@aws-sdk/client-sagemaker-runtime') as typeof import('@aws-sdk/client-sagemaker-runtime');
+    const { RUNTIME_CLIENT_CONFIG } =
+      require('../functions/api/recommend') as typeof import('../functions/api/recommend');
+    const client = new sdk.SageMakerRuntimeClient({
+      ...RUNTIME_CLIENT_CONFIG,
+      endpoint: url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'AKIDBENCH', secretAccessKey: 'bench' },
+    });
+    const decoder = new TextDecoder();
+    let failures = 0;
+    let wrongBodies = 0;
+    const call = async (): Promise<void> => {
+      try {
+        const answer = await client.send(
+          new sdk.InvokeEndpointCommand({
+            EndpointName: 'reelflow-recommender',
+            ContentType: SERVING_CONTENT_TYPES.request,
+            Accept: SERVING_CONTENT_TYPES.accept,
+            Body: JSON.stringify({ user_id: 1 }),
+          }),
+        );
+        if (decoder.decode(answer.Body) !== body) wrongBodies++;
+      } catch {
+        failures++;
+      }
+    };
+    const runFor = async (ms: number): Promise<number> => {
+      let calls = 0;
+      const end = performance.now() + ms;
+      await Promise.all(
+        Array.from({ length: CONNECTIONS }, async () => {
+          while (performance.now() < end) {
+            await call();
+            calls++;
+          }
+        }),
+      );
+      return calls;
+    };
+    void (async () => {
+      await runFor(2000); // warm-up: JIT, connections
+      failures = 0;
+      wrongBodies = 0;
+      const cpu = process.cpuUsage();
+      const started = performance.now();
+      const calls = await runFor(seconds * 1000);
+      const wall = (performance.now() - started) / 1000;
+      const used = process.cpuUsage(cpu);
+      process.send?.({
+        calls,
+        callsPerSec: calls / wall,
+        cpuMsPerCall: (used.user + used.system) / 1000 / calls,
+        failures,
+        wrongBodies,
+      } satisfies SdkRound);
+    })();
+  });
+  process.send?.({ ready: true });
 }
 
 /** The reference child: a bare node:http server answering `body` to every request. */
@@ -295,6 +381,19 @@ async function main(): Promise<void> {
       );
     }
 
+    // The ceiling: the handler's InvokeEndpoint call alone against the bare server, in its own process
+    // (started now, so it does not share the machine with the rounds above).
+    progress(`the AWS SDK's InvokeEndpoint alone against the reference, ${seconds} s`);
+    const sdkProc = await child('sdk');
+    children.push(sdkProc);
+    const sdkAnswer = nextMessage<SdkRound>(sdkProc);
+    sdkProc.send({ url: bareUrl, seconds, body });
+    const sdk = await sdkAnswer;
+    sdkProc.kill();
+    progress(
+      `SDK alone ${Math.round(sdk.callsPerSec)} calls/s, ${sdk.cpuMsPerCall.toFixed(2)} ms of CPU per call`,
+    );
+
     const problems = [
       ...problemsOf(reference, (s) => (s.body === body ? undefined : 'the reference answered another body')),
       ...problemsOf(measured, (s) => {
@@ -323,7 +422,7 @@ async function main(): Promise<void> {
       api: measured.map(({ samples: _, ...r }, i) => ({ ...r, cpuMsPerRequest: cpuMsPerRequest[i] })),
       reference: reference.map(({ samples: _, ...r }) => r),
     };
-    const figures = [
+    const figures: BenchFigure[] = [
       ok(
         figure({
           case: `local API, ${CONNECTIONS} connections`,
@@ -351,6 +450,26 @@ async function main(): Promise<void> {
         }),
       ),
     ];
+    const sdkProblems = sdk.failures + sdk.wrongBodies;
+    figures.push(
+      figure({
+        case: `local API, ${CONNECTIONS} connections`,
+        figure:
+          "the ceiling: the recommend handler's AWS SDK InvokeEndpoint call alone (its own client config, " +
+          'in its own process) against the bare server, vs the bare server; every API request makes ' +
+          'this call, so the API figure above cannot exceed this one',
+        value: Math.round(sdk.callsPerSec),
+        unit: 'req/s',
+        reference: Math.round(refTotal.requestsPerSec),
+        target: null,
+        verified:
+          sdkProblems === 0
+            ? `${sdk.calls} calls, each answered 200 with the bare server's body; ` +
+              `${sdk.cpuMsPerCall.toFixed(2)} ms of the SDK process's CPU per call`
+            : `FAILED: ${sdk.failures} calls failed, ${sdk.wrongBodies} answered another body`,
+        detail: { ...sdk },
+      }),
+    );
     figures.forEach(report);
     emit(figures);
   } finally {
@@ -362,6 +481,7 @@ async function main(): Promise<void> {
 
 if (values.role === 'load') loadChild();
 else if (values.role === 'bare') bareChild();
+else if (values.role === 'sdk') sdkChild();
 else {
   main().catch((error: Error) => {
     process.stderr.write(`${error.stack ?? error.message}\n`);

@@ -12,6 +12,7 @@ import {
   InvokeEndpointCommand,
   type InvokeEndpointCommandOutput,
   SageMakerRuntimeClient,
+  type SageMakerRuntimeClientConfig,
 } from '@aws-sdk/client-sagemaker-runtime';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { z } from 'zod';
@@ -157,13 +158,13 @@ export function sageMakerInvoker(client: SageMakerRuntimeClient, endpointName: s
 // own here, once), so `cacheMiddleware` resolves the stack once instead of on every request (the
 // SDK's own option: a quarter of the SDK's CPU per call, measured locally). The default handler
 // already keeps connections alive (keepAlive, maxSockets 50).
-const client = tracer.captureAWSv3Client(
-  new SageMakerRuntimeClient({
-    maxAttempts: 2,
-    requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 },
-    cacheMiddleware: true,
-  }),
-);
+export const RUNTIME_CLIENT_CONFIG = {
+  maxAttempts: 2,
+  requestHandler: { requestTimeout: 3000, connectionTimeout: 1000 },
+  cacheMiddleware: true,
+} as const satisfies SageMakerRuntimeClientConfig;
+
+const client = tracer.captureAWSv3Client(new SageMakerRuntimeClient(RUNTIME_CLIENT_CONFIG));
 
 export const handler = observed(async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
   try {
