@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError, parseMlConfig } from '../../../functions/core/config';
 import { idMapFromIds } from '../../../functions/core/ingest';
 import { Rng } from '../../../functions/core/random';
@@ -18,6 +20,7 @@ import {
   type TrialResult,
 } from '../../../functions/core/tuning';
 import type { Ratings } from '../../../functions/core/types';
+import { readConfigFromCdkJson } from '../../../pipeline/config';
 
 type Row = readonly [user: number, movie: number, rating: number, timestamp: number];
 
@@ -221,7 +224,21 @@ describe('selectBest', () => {
     );
   });
 
-  it('states the training cost factor the README quotes', () => {
+  it('gives the bound the README quotes for the shipped config', () => {
+    const { ml } = readConfigFromCdkJson(join(__dirname, '..', '..', '..', 'cdk.json'));
+    const shipped = {
+      epochs: ml.fm.epochs,
+      num_factors: ml.fm.num_factors,
+      negativeRatio: ml.encoding.negativeRatio,
+      recentCopies: ml.encoding.recentCopies,
+      recentShare: ml.encoding.recentShare,
+    };
+    const factor = trainingCostFactor(tuningSchema.parse({}), shipped);
+    const readme = readFileSync(join(__dirname, '..', '..', '..', 'README.md'), 'utf8');
+    expect(readme).toContain(`costs at most **${Math.round(factor)} ×**`);
+  });
+
+  it('counts every searched setting at the top of its range', () => {
     // The defaults: baseline 100 epochs × 64 factors × (1 + 4) examples per positive, no recency
     // copies; a trial at most 35 × 128 × (1 + 7) × (1 + 3 copies × 0.4 of the ratings), i.e. 2.464 ×.
     // 8 trials: the baseline on 80 %, 7 trials on 80 %, then the winner (at most 2.464) on all.
