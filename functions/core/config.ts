@@ -104,10 +104,11 @@ export const encodingSchema = section({
   /** @default 0.75 */
   popularityExponent: z.number().min(0).max(2).default(0.75),
   /**
-   * Recency weight of the training examples: each user's latest `recentShare` of training ratings (at
-   * least one) is written `1 + recentCopies` times, so what a user rated last weighs more (the held-out
-   * ratings are each user's latest). The copies count as ratings everywhere in the encoding (negatives
-   * per positive, popularity of the negative sampling); the test channel and the split CSVs are never
+   * Recency weight of the training examples: each user's latest `recentShare` of training ratings
+   * (counted as the test split counts: at least one, never all) is written `1 + recentCopies` times,
+   * so what a user rated last weighs more (the held-out ratings are each user's latest; see
+   * fm/recent-copies.ts). The copies count as ratings everywhere in the encoding (negatives per
+   * positive, popularity of the negative sampling); the test channel and the split CSVs are never
    * copied. 0 leaves the examples as they were. @default 0
    */
   recentCopies: z.number().int().min(0).max(10).default(0),

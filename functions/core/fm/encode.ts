@@ -88,7 +88,12 @@ export function encodeFmPacked(
 ): PackedExamples {
   checkRows(rows, ratings.length, 'rows');
   if (opts.exclude) checkRows(opts.exclude, ratings.length, 'exclude');
-  const examples = opts.recentCopies === false ? rows : withRecentCopies(ratings, rows, cfg);
+  // The copies' tie order draws from `rng` only when there are copies: without them the bytes are
+  // those of an encoding that never heard of them.
+  const examples =
+    opts.recentCopies === false || cfg.recentCopies === 0
+      ? rows
+      : withRecentCopies(ratings, rows, cfg, rng.nextU32());
   return cfg.objective === 'workshop'
     ? encodeWorkshop(ratings, examples, cfg, rng)
     : encodeImplicit(ratings, examples, cfg, rng, opts.exclude);

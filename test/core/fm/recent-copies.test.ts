@@ -29,13 +29,14 @@ function encoding(overrides: Partial<EncodingConfig>): EncodingConfig {
   return { ...parseMlConfig({}).encoding, ...overrides };
 }
 
-// User 1 rated 10 movies at times 10, 9, ..., 1 (latest first in file order); user 2 rated 3 movies,
-// two of them at the same time; user 3 rated one movie.
+// User 1 rated 10 movies at times 10, 9, ..., 1 (latest first in file order); user 2 rated 4 movies,
+// the latest two at the same time; user 3 rated one movie.
 const ROWS: Row[] = [
   ...Array.from({ length: 10 }, (_, i): Row => [1, 100 + i, 10 - i]),
   [2, 100, 5],
-  [2, 101, 7],
+  [2, 101, 6],
   [2, 102, 7],
+  [2, 103, 7],
   [3, 105, 1],
 ];
 
@@ -43,31 +44,43 @@ describe('withRecentCopies', () => {
   it('returns the rows themselves when recentCopies is 0', () => {
     const ratings = ratingsOf(ROWS);
     const rows = all(ratings);
-    expect(withRecentCopies(ratings, rows, { recentCopies: 0, recentShare: 0.5 })).toBe(rows);
+    expect(withRecentCopies(ratings, rows, { recentCopies: 0, recentShare: 0.5 }, 1)).toBe(rows);
   });
 
-  it("appends each user's latest share (by time, ties by position, at least one), copy by copy", () => {
+  it("appends each user's latest share as the test split counts it, copy by copy, in the rows' order", () => {
     const ratings = ratingsOf(ROWS);
-    const out = withRecentCopies(ratings, all(ratings), { recentCopies: 2, recentShare: 0.3 });
-    // User 1: round(10 × 0.3) = 3 latest = positions 2, 1, 0 (times 8, 9, 10) in time order.
-    // User 2: round(0.9) = 1: the latest of the two at time 7 by position (12).
-    // User 3: round(0.3) = 0, but at least one: position 13.
-    const once = [2, 1, 0, 12, 13];
-    expect(Array.from(out)).toEqual([...Array.from(all(ratings)), ...once, ...once]);
+    const out = withRecentCopies(ratings, all(ratings), { recentCopies: 2, recentShare: 0.3 }, 1);
+    // User 1: round(10 × 0.3) = 3 latest: positions 0, 1, 2 (times 10, 9, 8).
+    // User 2: round(4 × 0.3) = 1: one of the two rated at time 7 (positions 12, 13; the seed decides).
+    // User 3: a single rating, never all of a user's: no copy.
+    const once = Array.from(out.subarray(ROWS.length, ROWS.length + 4));
+    expect(out.length).toBe(ROWS.length + 2 * 4);
+    expect(once.slice(0, 3)).toEqual([0, 1, 2]);
+    expect([12, 13]).toContain(once[3]);
+    expect(Array.from(out.subarray(0, ROWS.length))).toEqual(Array.from(all(ratings)));
+    expect(Array.from(out.subarray(ROWS.length + 4))).toEqual(once);
+    // The tie goes the way the seed orders it, the same way every time.
+    const ties = new Set(
+      Array.from({ length: 16 }, (_, seed) =>
+        withRecentCopies(ratings, all(ratings), { recentCopies: 1, recentShare: 0.3 }, seed).at(-1),
+      ),
+    );
+    expect(ties).toEqual(new Set([12, 13]));
+    expect(withRecentCopies(ratings, all(ratings), { recentCopies: 2, recentShare: 0.3 }, 1)).toEqual(out);
   });
 
   it('copies only among the given rows', () => {
     const ratings = ratingsOf(ROWS);
     // User 1's four oldest ratings (times 1..4: positions 9..6) and user 3's.
-    const rows = Uint32Array.from([9, 8, 7, 6, 13]);
-    const out = withRecentCopies(ratings, rows, { recentCopies: 1, recentShare: 0.5 });
-    expect(Array.from(out)).toEqual([9, 8, 7, 6, 13, 7, 6, 13]);
+    const rows = Uint32Array.from([9, 8, 7, 6, 14]);
+    const out = withRecentCopies(ratings, rows, { recentCopies: 1, recentShare: 0.5 }, 1);
+    expect(Array.from(out)).toEqual([9, 8, 7, 6, 14, 7, 6]);
   });
 
-  it('copies every row of a user at share 1', () => {
+  it("never copies all of a user's rows, even at share 1", () => {
     const ratings = ratingsOf(ROWS);
-    const out = withRecentCopies(ratings, all(ratings), { recentCopies: 1, recentShare: 1 });
-    expect(out.length).toBe(2 * ROWS.length);
+    const out = withRecentCopies(ratings, all(ratings), { recentCopies: 1, recentShare: 1 }, 1);
+    expect(out.length).toBe(ROWS.length + 9 + 3);
   });
 });
 
@@ -83,13 +96,13 @@ describe('encodeFmExamples with recency copies', () => {
       for (let i = 0; i < ex.length; i++) n += ex.label[i];
       return n;
     };
-    // 14 ratings + 3 × 5 copies; each positive brings 2 negatives.
-    expect(positives(copied)).toBe(14 + 15);
-    expect(copied.length).toBe(3 * (14 + 15));
+    // 15 ratings + 3 × 4 copies (3 of user 1, 1 of user 2); each positive brings 2 negatives.
+    expect(positives(copied)).toBe(15 + 12);
+    expect(copied.length).toBe(3 * (15 + 12));
 
     const plain = encodeFmExamples(ratings, all(ratings), cfg, new Rng(7), { recentCopies: false });
     const off = encodeFmExamples(ratings, all(ratings), { ...cfg, recentCopies: 0 }, new Rng(7));
-    expect(positives(plain)).toBe(14);
+    expect(positives(plain)).toBe(15);
     expect(plain).toEqual(off);
   });
 });
